@@ -1,0 +1,61 @@
+#ifndef CGREENIO_H
+#define CGREENIO_H
+
+// The C shim under GreenIO: the few things Swift cannot express cleanly.
+// - `struct epoll_event` is packed on x86-64, so Swift must not touch its fields directly.
+// - A C `_Thread_local` pointer is the cheapest way to find the hub running on this thread.
+
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <sys/un.h>
+#include <netdb.h>
+#include <signal.h>
+
+/// An opaque array of `struct epoll_event` allocated by `cgreenio_events_alloc`.
+typedef struct cgreenio_events cgreenio_events;
+
+cgreenio_events *cgreenio_events_alloc(int capacity);
+void cgreenio_events_free(cgreenio_events *events);
+/// Waits with `epoll_wait`; returns its result (count, or -1 with errno set).
+int cgreenio_epoll_wait(int epfd, cgreenio_events *events, int capacity, int timeout_ms);
+uint32_t cgreenio_event_mask(const cgreenio_events *events, int index);
+uint64_t cgreenio_event_data(const cgreenio_events *events, int index);
+/// `epoll_create1(EPOLL_CLOEXEC)`.
+int cgreenio_epoll_create(void);
+/// `eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)`.
+int cgreenio_eventfd(void);
+/// `epoll_ctl(EPOLL_CTL_ADD / MOD / DEL)` with the event built here.
+int cgreenio_epoll_add(int epfd, int fd, uint32_t mask, uint64_t data);
+int cgreenio_epoll_mod(int epfd, int fd, uint32_t mask, uint64_t data);
+int cgreenio_epoll_del(int epfd, int fd);
+/// `accept4(fd, address, length, SOCK_NONBLOCK | SOCK_CLOEXEC)`.
+int cgreenio_accept(int fd, struct sockaddr *address, socklen_t *length);
+/// Names the calling thread (`pthread_setname_np`, truncated to 15 bytes).
+void cgreenio_set_thread_name(const char *name);
+
+/// Event bits, re-exported because the EPOLL* enumerators import awkwardly.
+extern const uint32_t cgreenio_EPOLLIN;
+extern const uint32_t cgreenio_EPOLLOUT;
+extern const uint32_t cgreenio_EPOLLERR;
+extern const uint32_t cgreenio_EPOLLHUP;
+extern const uint32_t cgreenio_EPOLLRDHUP;
+extern const uint32_t cgreenio_EPOLLET;
+
+/// The hub that runs on the calling thread, or NULL.
+extern _Thread_local void *cgreenio_current_hub_storage;
+static inline void *cgreenio_current_hub(void) { return cgreenio_current_hub_storage; }
+static inline void cgreenio_set_current_hub(void *hub) { cgreenio_current_hub_storage = hub; }
+
+/// CLOCK_MONOTONIC in nanoseconds.
+uint64_t cgreenio_monotonic_ns(void);
+
+/// `errno` of the calling thread (a macro in C).
+static inline int cgreenio_errno(void) { extern int *__errno_location(void); return *__errno_location(); }
+
+/// Signal-set helpers (sigset_t macros and signalfd).
+int cgreenio_block_signals_fd(const int *signals, int count);
+
+#endif

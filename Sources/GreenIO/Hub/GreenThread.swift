@@ -1,0 +1,126 @@
+import CGreenIO
+import Glibc
+
+/// The hub's record of one green thread it spawned: which wait it is parked in, so that its single
+/// cancellation handler can resume that wait.
+final class GreenThread: @unchecked Sendable {
+    /// The wait this green thread is parked in (hub thread only).
+    var currentWait: Waiter?
+}
+
+extension Hub {
+    /// Starts a green thread: a task that runs `body` on this hub's thread, as do its child tasks.
+    ///
+    /// Callable from any thread. The returned task gives the body's result or error; cancelling it
+    /// wakes whatever wait the green thread is parked in with `CancellationError`.
+    @discardableResult
+    public func spawn<Success: Sendable>(
+        _ body: sending @escaping () async throws -> Success
+    ) -> Task<Success, any Error> {
+        Task(executorPreference: self) {
+            try await self.runGreenThread(body)
+        }
+    }
+
+    private func runGreenThread<Success>(_ body: () async throws -> Success) async throws -> Success {
+        let record = GreenThread()
+        let key: UnsafeCurrentTask? = withUnsafeCurrentTask { task in
+            guard let task, isOnHubThread else { return nil }
+            greenThreads[task] = record
+            return task
+        }
+        defer {
+            if let key { greenThreads[key] = nil }
+        }
+        return try await withTaskCancellationHandler {
+            try await body()
+        } onCancel: {
+            self.cancel(record)
+        }
+    }
+
+    /// Called by a green thread's cancellation handler, on whatever thread cancelled it.
+    private func cancel(_ greenThread: GreenThread) {
+        if isOnHubThread {
+            if let waiter = greenThread.currentWait { resume(waiter, throwing: CancellationError()) }
+        } else {
+            post(.cancelGreenThread(greenThread))
+        }
+    }
+
+    // MARK: Entry points
+
+    /// Creates a hub on the calling thread, runs `body` as its first green thread, and returns the
+    /// body's result when it finishes. Green threads still running then are cancelled, and the call
+    /// returns once they have ended. This is the blocking entry for `main` and command-line tools.
+    ///
+    /// - Throws: whatever `body` throws, or `IOError` if the hub cannot be created.
+    public static func run<Success: Sendable>(
+        _ body: sending @escaping () async throws -> Success
+    ) throws -> Success {
+        let hub = try Hub()
+        let task = hub.spawn(body)
+        let box = ResultBox<Success>()
+        hub.spawn {
+            do { box.result = .success(try await task.value) } catch { box.result = .failure(error) }
+        }
+        hub.runLoop { box.result != nil }
+        hub.cancelAllGreenThreads()
+        hub.runLoop { hub.greenThreads.isEmpty }
+        guard let result = box.result else { throw CancellationError() }
+        return try result.get()
+    }
+
+    /// Starts a hub on a new thread of its own and returns it. The loop runs until `stop()`.
+    ///
+    /// - Throws: `IOError` if the hub or the thread cannot be created.
+    public static func startThread(name: String = "greenio-hub") throws -> Hub {
+        let hub = try Hub()
+        let context = Unmanaged.passRetained(ThreadStart(hub: hub, name: name)).toOpaque()
+        var thread = pthread_t()
+        let result = pthread_create(&thread, nil, { raw in
+            let start = Unmanaged<ThreadStart>.fromOpaque(raw!).takeRetainedValue()
+            cgreenio_set_thread_name(start.name)
+            start.hub.runLoop { false }
+            start.hub.runLoop { start.hub.greenThreads.isEmpty }
+            start.hub.finished.store(true, ordering: .releasing)
+            return nil
+        }, context)
+        guard result == 0 else {
+            Unmanaged<ThreadStart>.fromOpaque(context).release()
+            throw IOError.system(Errno(rawValue: result))
+        }
+        pthread_detach(thread)
+        return hub
+    }
+
+    /// Asks the hub to stop: its green threads are cancelled, and the loop returns once they have
+    /// ended (for a hub started with `startThread`, the thread then exits). Callable from any thread.
+    public func stop() {
+        post(.stop)
+    }
+
+    func beginStopping() {
+        isStopping = true
+        stoppedLoop = true
+        cancelAllGreenThreads()
+    }
+
+    /// Cancels every live green thread of this hub (their handlers wake their waits). Hub thread only.
+    func cancelAllGreenThreads() {
+        for task in Array(greenThreads.keys) { task.cancel() }
+    }
+}
+
+private final class ThreadStart {
+    let hub: Hub
+    let name: String
+    init(hub: Hub, name: String) {
+        self.hub = hub
+        self.name = name
+    }
+}
+
+private final class ResultBox<Success>: @unchecked Sendable {
+    var result: Result<Success, any Error>?
+}

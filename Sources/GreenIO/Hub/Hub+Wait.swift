@@ -1,0 +1,237 @@
+import CGreenIO
+import Glibc
+
+extension Hub {
+    // MARK: Registration
+
+    /// Registers a file descriptor with this hub's epoll instance (edge-triggered, both directions,
+    /// peer hang-up included) and returns its registration. Hub thread only.
+    ///
+    /// A descriptor number that is still registered from an earlier, already closed descriptor is
+    /// taken over: the old registration's waiters get a "closed" error and its queued events are
+    /// ignored. Call this whenever a new descriptor appears (socket, accept, socketpair).
+    ///
+    /// - Throws: `IOError` if `epoll_ctl` fails (for example `EPERM` for a regular file) or the
+    ///   call is not on this hub's thread.
+    public func register(_ fd: Int32) throws -> FDRegistration {
+        guard isOnHubThread else {
+            throw IOError(.notOnHub, "a descriptor can only be registered on its hub's thread")
+        }
+        guard fd >= 0 else { throw IOError(.system, "Invalid argument", errno: .invalidArgument) }
+        let index = Int(fd)
+        if index >= registrations.count {
+            registrations.append(contentsOf: repeatElement(nil, count: max(index + 1 - registrations.count, 64)))
+        }
+        if let stale = registrations[index] {
+            deregisterOnHubThread(stale, closeDescriptor: false)
+        }
+        let generation = nextGeneration
+        nextGeneration = nextGeneration == UInt32.max ? 1 : nextGeneration + 1
+        let registration = FDRegistration(fileDescriptor: fd, generation: generation, hub: self)
+        let mask = cgreenio_EPOLLIN | cgreenio_EPOLLOUT | cgreenio_EPOLLRDHUP | cgreenio_EPOLLET
+        let data = UInt64(generation) << 32 | UInt64(UInt32(bitPattern: fd))
+        if cgreenio_epoll_add(epollFD, fd, mask, data) != 0 {
+            let errno = Errno.current
+            // The number may still be in epoll from a descriptor closed behind our back whose open
+            // file lives on in a duplicate; re-point it at the new registration.
+            guard errno == Errno(rawValue: EEXIST),
+                  cgreenio_epoll_mod(epollFD, fd, mask, data) == 0 else {
+                throw IOError.system(errno)
+            }
+        }
+        registrations[index] = registration
+        return registration
+    }
+
+    /// The registration of `fd` on this hub, registering it if needed. Hub thread only.
+    public func registration(for fd: Int32) throws -> FDRegistration {
+        if fd >= 0, Int(fd) < registrations.count, let existing = registrations[Int(fd)] { return existing }
+        return try register(fd)
+    }
+
+    /// Removes a registration: every waiter on it is resumed with a "closed" error first, then the
+    /// descriptor leaves the epoll set, and then — if `closeDescriptor` — it is closed. Callable from
+    /// any thread (from other threads the work is done by the hub shortly after). Idempotent.
+    public func deregister(_ registration: FDRegistration, closeDescriptor: Bool) {
+        if isOnHubThread || !loopRunning.load(ordering: .acquiring) {
+            // With no loop running nothing else touches the hub's tables (and nobody would drain
+            // the inbox), so the work is done here.
+            deregisterOnHubThread(registration, closeDescriptor: closeDescriptor)
+        } else {
+            post(.deregister(registration, closeDescriptor: closeDescriptor))
+        }
+    }
+
+    func deregisterOnHubThread(_ registration: FDRegistration, closeDescriptor: Bool) {
+        let fd = registration.fileDescriptor
+        if !registration.isClosed {
+            registration.isClosed = true
+            let closed = IOError.closedWhileWaiting
+            if let w = registration.readers.primary { resume(w, throwing: closed) }
+            if let w = registration.readers.secondary { resume(w, throwing: closed) }
+            if let w = registration.writers.primary { resume(w, throwing: closed) }
+            if let w = registration.writers.secondary { resume(w, throwing: closed) }
+            if Int(fd) < registrations.count, registrations[Int(fd)] === registration {
+                registrations[Int(fd)] = nil
+                _ = cgreenio_epoll_del(epollFD, fd)
+            }
+        }
+        if closeDescriptor { _ = Glibc.close(fd) }
+    }
+
+    // MARK: Waiting
+
+    /// Parks the calling green thread until `fd` is ready in the given direction.
+    ///
+    /// Call it only after an operation on `fd` reported "would block", then retry the operation:
+    /// a wake-up means "try again", not "data is there" (it can be spurious).
+    ///
+    /// - Parameters:
+    ///   - interest: `.read` or `.write`.
+    ///   - fd: the descriptor; registered with this hub on first use.
+    ///   - deadline: when to give up; `.distantFuture` waits forever.
+    ///   - slot: `.primary` unless the socket type allows a second waiter (see `WaitSlot`).
+    /// - Throws: `IOError` `.timedOut` ("timed out") when the deadline passes; `CancellationError`
+    ///   when the task is cancelled; `IOError` `.closed` when the descriptor is closed through the
+    ///   hub; `IOError` `.busy` at once when another green thread already waits in that slot;
+    ///   `IOError` `.notOnHub` when not called on this hub's thread.
+    public func wait(for interest: Interest, on fd: Int32, deadline: Deadline = .distantFuture,
+                     slot: WaitSlot = .primary) async throws {
+        guard isOnHubThread else { throw IOError(.notOnHub, "Hub.wait must be called on the hub's thread") }
+        try await wait(for: interest, on: registration(for: fd), deadline: deadline, slot: slot)
+    }
+
+    /// Parks the calling green thread until the registered descriptor is ready in the given
+    /// direction. Same contract as `wait(for:on:deadline:slot:)` with a descriptor number.
+    public func wait(for interest: Interest, on registration: FDRegistration, deadline: Deadline = .distantFuture,
+                     slot: WaitSlot = .primary) async throws {
+        guard isOnHubThread, registration.hub === self else {
+            throw IOError(.notOnHub, "a descriptor can only be waited on from its hub's thread")
+        }
+        guard !registration.isClosed else { throw IOError.closedWhileWaiting }
+        // Occupancy first: a second waiter fails at once, whatever the readiness.
+        let occupied: Bool
+        switch (interest, slot) {
+        case (.read, .primary): occupied = registration.readers.primary != nil
+        case (.read, .secondary): occupied = registration.readers.secondary != nil
+        case (.write, .primary): occupied = registration.writers.primary != nil
+        case (.write, .secondary): occupied = registration.writers.secondary != nil
+        }
+        if occupied {
+            throw IOError(.busy, "Second simultaneous \(interest) on fileno \(registration.fileDescriptor): "
+                + "another green thread already waits on this socket", errno: Errno(rawValue: EBUSY))
+        }
+        if interest == .read, registration.readReady {
+            registration.readReady = false
+            return
+        }
+        if interest == .write, registration.writeReady {
+            registration.writeReady = false
+            return
+        }
+        if deadline.nanoseconds <= cgreenio_monotonic_ns() { throw IOError.timedOut() }
+        let waiter = Waiter(kind: .io)
+        waiter.registration = registration
+        waiter.interest = interest
+        waiter.slot = slot
+        waiter.deadline = deadline.nanoseconds
+        try await park(waiter)
+    }
+
+    /// Suspends the calling green thread for `duration`.
+    /// - Throws: `CancellationError` if the task is cancelled; `IOError` `.notOnHub` off a hub.
+    public static func sleep(for duration: Duration) async throws {
+        try await sleep(until: .after(duration))
+    }
+
+    /// Suspends the calling green thread until `deadline`.
+    /// - Throws: `CancellationError` if the task is cancelled; `IOError` `.notOnHub` off a hub.
+    public static func sleep(until deadline: Deadline) async throws {
+        let hub = try requireCurrent()
+        let waiter = Waiter(kind: .sleep)
+        waiter.deadline = deadline.nanoseconds
+        try await hub.park(waiter)
+    }
+
+    /// Gives other ready green threads a turn, then continues.
+    public static func yield() async throws {
+        try await sleep(until: Deadline(nanoseconds: 0))
+    }
+
+    /// Registers `waiter` (slot, timer, green thread) and suspends until `resume` is called for it.
+    private func park(_ waiter: Waiter) async throws {
+        let greenThread = withUnsafeCurrentTask { task in task.flatMap { greenThreads[$0] } }
+        if let greenThread {
+            waiter.greenThread = greenThread
+            try await withUnsafeThrowingContinuation { continuation in
+                self.install(waiter, continuation)
+            }
+        } else {
+            // Not a green thread of this hub (a child task, say): one handler for this wait.
+            try await withTaskCancellationHandler {
+                try await withUnsafeThrowingContinuation { continuation in
+                    self.install(waiter, continuation)
+                }
+            } onCancel: {
+                self.cancelFromAnyThread(waiter)
+            }
+        }
+    }
+
+    private func install(_ waiter: Waiter, _ continuation: UnsafeContinuation<Void, any Error>) {
+        waiter.continuation = continuation
+        if let registration = waiter.registration {
+            switch (waiter.interest, waiter.slot) {
+            case (.read, .primary): registration.readers.primary = waiter
+            case (.read, .secondary): registration.readers.secondary = waiter
+            case (.write, .primary): registration.writers.primary = waiter
+            case (.write, .secondary): registration.writers.secondary = waiter
+            }
+            waiterCount += 1
+        }
+        if waiter.kind == .sleep && waiter.deadline <= cgreenio_monotonic_ns() {
+            // Already due: go to the back of the ready queue without touching the timer heap.
+            waiter.deadline = 0
+        }
+        if waiter.deadline != .max { timers.insert(waiter) }
+        waiter.greenThread?.currentWait = waiter
+        if Task.isCancelled { resume(waiter, throwing: CancellationError()) }
+    }
+
+    private func cancelFromAnyThread(_ waiter: Waiter) {
+        if isOnHubThread {
+            resume(waiter, throwing: CancellationError())
+        } else {
+            post(.cancelWaiter(waiter))
+        }
+    }
+
+    // MARK: Timer callbacks
+
+    /// A callback scheduled with `schedule(at:_:)`; cancel it to drop it from the timer heap.
+    public struct ScheduledCallback: Sendable {
+        let waiter: Waiter
+        let hub: Hub
+
+        /// Removes the callback if it has not run yet. Hub thread only; idempotent.
+        public func cancel() {
+            guard hub.isOnHubThread, waiter.callback != nil else { return }
+            waiter.callback = nil
+            hub.timers.remove(waiter)
+        }
+    }
+
+    /// Runs `callback` on the hub thread at `deadline`. An error it throws goes to `errorHandler`
+    /// and the hub keeps running. Hub thread only.
+    ///
+    /// - Throws: `IOError` `.notOnHub` off the hub's thread.
+    @discardableResult
+    public func schedule(at deadline: Deadline, _ callback: @escaping () throws -> Void) throws -> ScheduledCallback {
+        guard isOnHubThread else { throw IOError(.notOnHub, "Hub.schedule must be called on the hub's thread") }
+        let waiter = Waiter(kind: .callback)
+        waiter.callback = callback
+        waiter.deadline = deadline.nanoseconds
+        timers.insert(waiter)
+        return ScheduledCallback(waiter: waiter, hub: self)
+    }
+}

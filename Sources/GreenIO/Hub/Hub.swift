@@ -1,0 +1,211 @@
+// Theory of operation
+// ===================
+//
+// A hub is one epoll loop on one thread, and it is also the Swift `TaskExecutor` that runs the
+// green threads of that thread. A green thread is an ordinary Swift task started with the hub as
+// its executor preference (`Hub.spawn`); its child tasks inherit the preference, so every job of
+// every green thread runs on the hub thread, one at a time, between polls. Nothing on the hot path
+// takes a lock of ours: a job enqueued from the hub thread goes straight onto `ready`.
+//
+// Waiting. A socket first tries its system call; only when the call says "would block" does it
+// call `wait(for:on:deadline:)`. The wait parks the task in one of the descriptor's wait slots and,
+// if it has a deadline, in the timer heap. Exactly one of four things resumes it, and `resume`
+// removes it from both places first, so it is resumed once:
+//   1. epoll reports the direction ready (or an error/hang-up, which wakes both directions);
+//   2. its deadline passes (timeout error);
+//   3. its task is cancelled (CancellationError);
+//   4. the descriptor is closed or deregistered through the hub ("closed" error, delivered before
+//      the fd is really closed, so a reused fd number can never resume an old waiter).
+// Descriptors are registered once, edge-triggered. That is safe because the would-block result
+// and the wait happen on the hub thread with no poll in between: any readiness after the failed
+// call produces a new edge. Readiness that arrives while nobody waits is remembered in the
+// registration and consumed by the next wait, which then returns at once; callers loop (try the
+// call again, wait again), so a stale or spurious wake-up costs one system call, never a wrong
+// result.
+//
+// Cancellation. Installing a cancellation handler around every wait is the largest cost we control,
+// so each green thread installs one for its whole life; the hub records which wait the thread is in
+// and the handler resumes that one. Tasks the hub did not spawn (children, foreign tasks) fall back
+// to a handler per wait. Cancellation is re-checked after a wait is registered.
+//
+// Other threads. Enqueueing a job, cancelling a task, closing a socket or stopping the hub from
+// another thread goes through a locked inbox and an eventfd that wakes the poll; the loop drains
+// the inbox when an atomic flag says it is non-empty.
+//
+// Timers are absolute monotonic deadlines in an indexed heap, ties broken by insertion order, and
+// epoll timeouts are rounded up to the next millisecond so the loop never spins on a remainder.
+
+import CGreenIO
+import Glibc
+import Synchronization
+
+/// An epoll loop on one thread that runs green threads (Swift tasks) and parks them on file
+/// descriptors and timers.
+///
+/// Start one with `Hub.run(_:)` (on the calling thread, until a root body finishes) or
+/// `Hub.startThread(name:)` (on a new thread, until `stop()`), then start green threads with
+/// `spawn(_:)`. Sockets created inside green threads use the hub of their thread.
+public final class Hub: TaskExecutor, @unchecked Sendable {
+    // MARK: Hub-thread state (touched only on the hub thread; no exclusivity checks)
+
+    @exclusivity(unchecked) var ready: [UnownedJob] = []
+    @exclusivity(unchecked) var running: [UnownedJob] = []
+    @exclusivity(unchecked) var registrations: [FDRegistration?] = []
+    @exclusivity(unchecked) var timers = TimerHeap()
+    @exclusivity(unchecked) var greenThreads: [UnsafeCurrentTask: GreenThread] = [:]
+    @exclusivity(unchecked) var nextGeneration: UInt32 = 1
+    @exclusivity(unchecked) var isStopping = false
+    @exclusivity(unchecked) var stoppedLoop = false
+    @exclusivity(unchecked) var waiterCount = 0
+
+    /// Called with any error thrown by a timer callback; the hub keeps running.
+    /// The default prints the error to standard error.
+    public var errorHandler: @Sendable (any Error) -> Void = { error in
+        var message = "greenio hub: timer callback failed: \(error)\n"
+        message.withUTF8 { _ = Glibc.write(2, $0.baseAddress, $0.count) }
+    }
+
+    // MARK: Fixed resources
+
+    let epollFD: Int32
+    let wakeFD: Int32
+    let events: OpaquePointer
+    let eventCapacity: Int32 = 256
+    static let wakeTag: UInt64 = .max
+
+    // MARK: Cross-thread state
+
+    struct Inbox {
+        var jobs: [UnownedJob] = []
+        var messages: [InboxMessage] = []
+        var signalled = false
+    }
+
+    enum InboxMessage {
+        case cancelGreenThread(GreenThread)
+        case cancelWaiter(Waiter)
+        case deregister(FDRegistration, closeDescriptor: Bool)
+        case stop
+    }
+
+    let inbox = Mutex(Inbox())
+    let inboxNonEmpty = Atomic<Bool>(false)
+    /// The thread the loop runs on, once it has started.
+    let loopThread = Mutex<pthread_t?>(nil)
+    /// Set when a hub started by `startThread` has left its loop for good.
+    let finished = Atomic<Bool>(false)
+    /// True while `runLoop` runs.
+    let loopRunning = Atomic<Bool>(false)
+
+    /// True once a hub started with `startThread(name:)` has stopped and its thread has ended
+    /// its loop.
+    public var hasFinished: Bool { finished.load(ordering: .acquiring) }
+
+    /// Creates a hub. It runs nothing until its loop is started by `run(_:)`, `startThread(name:)`
+    /// or `runLoop(until:)`.
+    ///
+    /// - Throws: `IOError` if the epoll instance or the wake-up eventfd cannot be created.
+    public init() throws {
+        let epfd = cgreenio_epoll_create()
+        guard epfd >= 0 else { throw IOError.system(.current) }
+        let efd = cgreenio_eventfd()
+        guard efd >= 0 else {
+            let error = IOError.system(.current)
+            Glibc.close(epfd)
+            throw error
+        }
+        guard let events = cgreenio_events_alloc(eventCapacity) else {
+            Glibc.close(epfd)
+            Glibc.close(efd)
+            throw IOError.system(Errno(rawValue: ENOMEM))
+        }
+        epollFD = epfd
+        wakeFD = efd
+        self.events = events
+        guard cgreenio_epoll_add(epfd, efd, cgreenio_EPOLLIN | cgreenio_EPOLLET, Hub.wakeTag) == 0 else {
+            let error = IOError.system(.current)
+            Glibc.close(epfd)
+            Glibc.close(efd)
+            cgreenio_events_free(events)
+            throw error
+        }
+    }
+
+    deinit {
+        Glibc.close(epollFD)
+        Glibc.close(wakeFD)
+        cgreenio_events_free(events)
+    }
+
+    /// The hub whose loop runs on the calling thread, or nil.
+    public static var current: Hub? {
+        guard let pointer = cgreenio_current_hub() else { return nil }
+        return Unmanaged<Hub>.fromOpaque(pointer).takeUnretainedValue()
+    }
+
+    /// True when called on this hub's loop thread.
+    @inline(__always) var isOnHubThread: Bool {
+        cgreenio_current_hub() == Unmanaged.passUnretained(self).toOpaque()
+    }
+
+    /// The current hub, or an `IOError` of kind `.notOnHub`.
+    static func requireCurrent() throws -> Hub {
+        guard let hub = current else {
+            throw IOError(.notOnHub, "this operation must run in a green thread of a GreenIO hub (see Hub.spawn)")
+        }
+        return hub
+    }
+
+    // MARK: TaskExecutor
+
+    public func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        if isOnHubThread {
+            ready.append(job)
+        } else {
+            post { $0.jobs.append(job) }
+        }
+    }
+
+    /// Adds work to the inbox from any thread and wakes the loop if needed.
+    func post(_ update: (inout Inbox) -> Void) {
+        let mustSignal = inbox.withLock { box -> Bool in
+            update(&box)
+            inboxNonEmpty.store(true, ordering: .releasing)
+            if box.signalled { return false }
+            box.signalled = true
+            return true
+        }
+        if mustSignal {
+            var one: UInt64 = 1
+            _ = Glibc.write(wakeFD, &one, 8)
+        }
+    }
+
+    func post(_ message: InboxMessage) {
+        post { $0.messages.append(message) }
+    }
+
+    // MARK: Statistics
+
+    /// Counts of what the hub holds, for tests and diagnostics. Read it on the hub thread.
+    public struct Statistics: Sendable, Equatable {
+        /// Waiters parked on file descriptors.
+        public var fileDescriptorWaiters: Int
+        /// Entries in the timer heap (deadlines of parked waiters, sleeps, scheduled callbacks).
+        public var pendingTimers: Int
+        /// Live green threads spawned by this hub.
+        public var greenThreads: Int
+        /// File descriptors registered with the epoll instance.
+        public var registeredDescriptors: Int
+    }
+
+    /// The hub's current counts. Must be read on the hub thread.
+    public var statistics: Statistics {
+        Statistics(
+            fileDescriptorWaiters: waiterCount,
+            pendingTimers: timers.count,
+            greenThreads: greenThreads.count,
+            registeredDescriptors: registrations.reduce(0) { $0 + ($1 == nil ? 0 : 1) })
+    }
+}

@@ -1,0 +1,172 @@
+import CGreenIO
+import Glibc
+
+extension Hub {
+    /// Runs the loop on the calling thread until `shouldStop()` returns true (checked after every
+    /// batch of jobs) or the hub is stopped. The loop is deliberately non-generic.
+    ///
+    /// - Precondition: no other hub loop runs on this thread, and this hub's loop runs nowhere else.
+    public func runLoop(until shouldStop: () -> Bool) {
+        let previous = cgreenio_current_hub()
+        precondition(previous == nil || previous == Unmanaged.passUnretained(self).toOpaque(),
+                     "another hub already runs on this thread")
+        cgreenio_set_current_hub(Unmanaged.passUnretained(self).toOpaque())
+        loopThread.withLock { $0 = pthread_self() }
+        loopRunning.store(true, ordering: .releasing)
+        defer {
+            loopRunning.store(false, ordering: .releasing)
+            cgreenio_set_current_hub(previous)
+        }
+        stoppedLoop = false
+        while true {
+            runReadyJobs()
+            if shouldStop() || stoppedLoop { return }
+            poll(timeoutMilliseconds: nextPollTimeout())
+            fireTimers()
+            if inboxNonEmpty.load(ordering: .acquiring) { drainInbox() }
+        }
+    }
+
+    @inline(__always) func runReadyJobs() {
+        let executor = asUnownedTaskExecutor()
+        while !ready.isEmpty {
+            swap(&ready, &running)
+            for job in running {
+                job.runSynchronously(on: executor)
+            }
+            running.removeAll(keepingCapacity: true)
+            if inboxNonEmpty.load(ordering: .acquiring) { drainInbox() }
+            // Let I/O in between batches so a busy set of green threads cannot starve the rest.
+            if !ready.isEmpty {
+                poll(timeoutMilliseconds: 0)
+                fireTimers()
+            }
+        }
+    }
+
+    /// 0 when there is work to do, -1 when nothing has a deadline, else the time to the next timer
+    /// rounded up to a whole millisecond (never down: eventlet #30 spun on sub-millisecond rests).
+    func nextPollTimeout() -> Int32 {
+        if !ready.isEmpty || inboxNonEmpty.load(ordering: .acquiring) { return 0 }
+        guard let first = timers.first else { return -1 }
+        let now = cgreenio_monotonic_ns()
+        if first.deadline <= now { return 0 }
+        let ms = (first.deadline - now + 999_999) / 1_000_000
+        return ms > UInt64(Int32.max) ? Int32.max : Int32(ms)
+    }
+
+    func poll(timeoutMilliseconds: Int32) {
+        let count = cgreenio_epoll_wait(epollFD, events, eventCapacity, timeoutMilliseconds)
+        guard count > 0 else { return }  // EINTR (e.g. SIGSTOP/SIGCONT) or nothing: just loop.
+        let readMask = cgreenio_EPOLLIN | cgreenio_EPOLLERR | cgreenio_EPOLLHUP | cgreenio_EPOLLRDHUP
+        let writeMask = cgreenio_EPOLLOUT | cgreenio_EPOLLERR | cgreenio_EPOLLHUP | cgreenio_EPOLLRDHUP
+        for index in 0..<count {
+            let data = cgreenio_event_data(events, index)
+            if data == Hub.wakeTag {
+                var value: UInt64 = 0
+                _ = Glibc.read(wakeFD, &value, 8)
+                continue
+            }
+            let fd = Int(truncatingIfNeeded: UInt32(truncatingIfNeeded: data))
+            guard fd < registrations.count, let registration = registrations[fd],
+                  registration.generation == UInt32(truncatingIfNeeded: data >> 32) else { continue }
+            let mask = cgreenio_event_mask(events, index)
+            if mask & readMask != 0 { wakeReaders(registration) }
+            if mask & writeMask != 0 { wakeWriters(registration) }
+        }
+    }
+
+    func wakeReaders(_ registration: FDRegistration) {
+        let (primary, secondary) = registration.readers
+        if primary == nil && secondary == nil {
+            registration.readReady = true
+            return
+        }
+        if let primary { resume(primary, throwing: nil) }
+        if let secondary { resume(secondary, throwing: nil) }
+    }
+
+    func wakeWriters(_ registration: FDRegistration) {
+        let (primary, secondary) = registration.writers
+        if primary == nil && secondary == nil {
+            registration.writeReady = true
+            return
+        }
+        if let primary { resume(primary, throwing: nil) }
+        if let secondary { resume(secondary, throwing: nil) }
+    }
+
+    func fireTimers() {
+        guard let first = timers.first else { return }
+        let now = cgreenio_monotonic_ns()
+        if first.deadline > now { return }
+        while let waiter = timers.first, waiter.deadline <= now {
+            timers.remove(waiter)
+            switch waiter.kind {
+            case .io:
+                resume(waiter, throwing: IOError.timedOut())
+            case .sleep:
+                resume(waiter, throwing: nil)
+            case .callback:
+                guard let callback = waiter.callback else { continue }
+                waiter.callback = nil
+                do { try callback() } catch { errorHandler(error) }
+            }
+        }
+    }
+
+    func drainInbox() {
+        let (jobs, messages) = inbox.withLock { box -> ([UnownedJob], [InboxMessage]) in
+            inboxNonEmpty.store(false, ordering: .relaxed)
+            box.signalled = false
+            let taken = (box.jobs, box.messages)
+            box.jobs = []
+            box.messages = []
+            return taken
+        }
+        ready.append(contentsOf: jobs)
+        for message in messages {
+            switch message {
+            case .cancelGreenThread(let greenThread):
+                if let waiter = greenThread.currentWait { resume(waiter, throwing: CancellationError()) }
+            case .cancelWaiter(let waiter):
+                resume(waiter, throwing: CancellationError())
+            case .deregister(let registration, let closeDescriptor):
+                deregisterOnHubThread(registration, closeDescriptor: closeDescriptor)
+            case .stop:
+                beginStopping()
+            }
+        }
+    }
+
+    /// Resumes a parked waiter exactly once, taking it out of its wait slot and the timer heap first.
+    /// `error == nil` means "ready" (or "slept"). Hub thread only.
+    func resume(_ waiter: Waiter, throwing error: (any Error)?) {
+        guard let continuation = waiter.continuation else { return }
+        waiter.continuation = nil
+        if let registration = waiter.registration {
+            detach(waiter, from: registration)
+            waiter.registration = nil
+            waiterCount -= 1
+        }
+        if waiter.heapIndex >= 0 { timers.remove(waiter) }
+        if let greenThread = waiter.greenThread {
+            if greenThread.currentWait === waiter { greenThread.currentWait = nil }
+            waiter.greenThread = nil
+        }
+        if let error {
+            continuation.resume(throwing: error)
+        } else {
+            continuation.resume()
+        }
+    }
+
+    private func detach(_ waiter: Waiter, from registration: FDRegistration) {
+        switch (waiter.interest, waiter.slot) {
+        case (.read, .primary): if registration.readers.primary === waiter { registration.readers.primary = nil }
+        case (.read, .secondary): if registration.readers.secondary === waiter { registration.readers.secondary = nil }
+        case (.write, .primary): if registration.writers.primary === waiter { registration.writers.primary = nil }
+        case (.write, .secondary): if registration.writers.secondary === waiter { registration.writers.secondary = nil }
+        }
+    }
+}

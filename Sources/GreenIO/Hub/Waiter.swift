@@ -1,0 +1,63 @@
+/// One parked green thread, sleeper or timer callback, owned by its hub's thread.
+///
+/// A waiter is in at most one wait slot of one registration and at most once in the timer heap;
+/// `Hub.resume` takes it out of both before resuming, so a waiter is resumed exactly once.
+final class Waiter: @unchecked Sendable {
+    enum Kind {
+        /// A green thread waiting for a file descriptor; the timer means "timed out".
+        case io
+        /// A green thread sleeping; the timer means "done".
+        case sleep
+        /// A callback to run on the hub thread when the timer fires.
+        case callback
+    }
+
+    let kind: Kind
+    var continuation: UnsafeContinuation<Void, any Error>?
+    var callback: (() throws -> Void)?
+    /// The registration and slot this waiter occupies (`.io` only).
+    var registration: FDRegistration?
+    var interest: Interest = .read
+    var slot: WaitSlot = .primary
+    /// The green thread this wait belongs to, if it was spawned by a hub.
+    var greenThread: GreenThread?
+    /// Position in the timer heap, or -1.
+    var heapIndex = -1
+    var deadline: UInt64 = .max
+    /// Insertion order, so timers with equal deadlines fire in the order they were set.
+    var sequence: UInt64 = 0
+
+    init(kind: Kind) { self.kind = kind }
+
+    /// True while the waiter has not been resumed (or, for a callback, run or cancelled).
+    var isPending: Bool { continuation != nil || callback != nil }
+}
+
+/// What a hub knows about one file descriptor registered with its epoll instance.
+///
+/// The generation distinguishes this registration from earlier ones for the same fd number, so
+/// an event queued for a closed fd never resumes a waiter of a new one (eventlet #94).
+public final class FDRegistration: @unchecked Sendable {
+    /// The registered file descriptor.
+    public let fileDescriptor: Int32
+    let generation: UInt32
+    unowned(unsafe) let hub: Hub
+    var readers: (primary: Waiter?, secondary: Waiter?) = (nil, nil)
+    var writers: (primary: Waiter?, secondary: Waiter?) = (nil, nil)
+    /// Readiness seen while nobody waited; consumed by the next wait in that direction.
+    var readReady = false
+    var writeReady = false
+    /// Set once the hub has deregistered the descriptor; waits then fail with `.closed`.
+    var isClosed = false
+
+    init(fileDescriptor: Int32, generation: UInt32, hub: Hub) {
+        self.fileDescriptor = fileDescriptor
+        self.generation = generation
+        self.hub = hub
+    }
+
+    var waiterCount: Int {
+        (readers.primary == nil ? 0 : 1) + (readers.secondary == nil ? 0 : 1)
+            + (writers.primary == nil ? 0 : 1) + (writers.secondary == nil ? 0 : 1)
+    }
+}

@@ -1,0 +1,233 @@
+/// CPython's `socket.SocketIO`: the raw (unbuffered) file object over any `RawSocket`.
+///
+/// Reads return nil for "would block" (non-blocking mode only) and an empty result or 0 for the end
+/// of the stream. A read that times out throws `IOError` `.timedOut` and, under the default
+/// `TimeoutPolicy.latch`, every later read of this object fails with "cannot read from timed out
+/// object" without touching the socket. Writes return nil for "would block" and have no latch.
+///
+/// Closing the object releases its reference on the socket: the connection closes when the socket
+/// and every file object made from it are closed.
+public final class SocketIO: @unchecked Sendable {
+    /// The socket; nil once this object is closed.
+    public private(set) var socket: (any RawSocket)?
+    /// "rb", "wb" or "rwb".
+    public let mode: String
+    let reading: Bool
+    let writing: Bool
+    /// True once `close()` was called.
+    public private(set) var isClosed = false
+    /// True once a read timed out (CPython's `_timeout_occurred`); never cleared.
+    public private(set) var timeoutOccurred = false
+    /// What happens to reads after a timeout; CPython's latch by default.
+    public var timeoutPolicy: TimeoutPolicy = .latch
+
+    /// Makes a raw file object over `socket` (Python's `SocketIO(sock, mode)`). Like CPython's
+    /// constructor it does not take a file reference on the socket; `makeSocketIO(mode:)` does.
+    ///
+    /// - Parameter mode: one of "r", "w", "rw", "rb", "wb", "rwb"; normalised to end in "b".
+    /// - Throws: `IOError` `.invalidArgument` "invalid mode: 'x'" for anything else.
+    public init(_ socket: any RawSocket, mode: String) throws {
+        guard ["r", "w", "rw", "rb", "wb", "rwb"].contains(mode) else {
+            throw IOError.invalidArgument("invalid mode: '\(mode)'")
+        }
+        self.socket = socket
+        self.mode = mode.hasSuffix("b") ? mode : mode + "b"
+        reading = mode.contains("r")
+        writing = mode.contains("w")
+    }
+
+    deinit {
+        // An object dropped without close() releases its reference (CPython does this from GC).
+        if !isClosed, let socket { socket.releaseFileReference() }
+    }
+
+    // MARK: Checks
+
+    private func checkClosed() throws -> any RawSocket {
+        guard !isClosed, let socket else { throw IOError.invalidArgument("I/O operation on closed file.") }
+        return socket
+    }
+
+    private func checkClosedSocket() throws {
+        if isClosed { throw IOError.invalidArgument("I/O operation on closed socket.") }
+    }
+
+    /// Whether the object was opened for reading.
+    /// - Throws: `IOError` `.invalidArgument` "I/O operation on closed socket." once closed.
+    public func readable() throws -> Bool {
+        try checkClosedSocket()
+        return reading
+    }
+
+    /// Whether the object was opened for writing.
+    /// - Throws: `IOError` `.invalidArgument` "I/O operation on closed socket." once closed.
+    public func writable() throws -> Bool {
+        try checkClosedSocket()
+        return writing
+    }
+
+    /// Always false: sockets cannot seek.
+    /// - Throws: `IOError` `.invalidArgument` "I/O operation on closed socket." once closed.
+    public func seekable() throws -> Bool {
+        try checkClosedSocket()
+        return false
+    }
+
+    /// The socket's descriptor.
+    /// - Throws: `IOError` `.invalidArgument` "I/O operation on closed file." once closed.
+    public func fileno() throws -> Int32 {
+        try checkClosed().fileDescriptor
+    }
+
+    /// The descriptor while open, -1 once closed (CPython's `name`).
+    public var name: Int32 {
+        guard !isClosed, let socket else { return -1 }
+        return socket.fileDescriptor
+    }
+
+    /// Always fails: sockets cannot seek.
+    /// - Throws: `IOError` `.unsupportedOperation` "seek".
+    public func tell() throws -> Int {
+        throw IOError(.unsupportedOperation, "seek")
+    }
+
+    /// Always fails: sockets cannot seek.
+    /// - Throws: `IOError` `.unsupportedOperation` "seek".
+    public func seek(_ offset: Int) throws -> Int {
+        throw IOError(.unsupportedOperation, "seek")
+    }
+
+    // MARK: Reading
+
+    /// Reads at most `buffer.count` bytes with one raw receive (CPython's `readinto`).
+    ///
+    /// - Parameter deadline: an absolute limit on top of the socket's timeout.
+    /// - Returns: the count (0 = end of stream, or an empty buffer), or nil if the socket is
+    ///   non-blocking and nothing can be read now (whatever produced it: `EAGAIN`, TLS want-read or
+    ///   want-write).
+    /// - Throws: `IOError` `.invalidArgument` "I/O operation on closed file.";
+    ///   `.unsupportedOperation` "File or stream is not readable."; `.timedOutObject` "cannot read
+    ///   from timed out object" after an earlier timeout under `.latch`; `.timedOut`, which sets
+    ///   the latch; any other socket error unchanged; `CancellationError`.
+    public func readInto(_ buffer: UnsafeMutableRawBufferPointer, deadline: Deadline? = nil) async throws -> Int? {
+        let socket = try checkClosed()
+        guard reading else { throw IOError(.unsupportedOperation, "File or stream is not readable.") }
+        if timeoutOccurred && timeoutPolicy == .latch {
+            throw IOError(.timedOutObject, "cannot read from timed out object")
+        }
+        do {
+            switch try await socket.receive(into: buffer, deadline: deadline) {
+            case .completed(let count): return count
+            case .wouldBlock: return nil
+            }
+        } catch let error as IOError where error.kind == .timedOut {
+            timeoutOccurred = true
+            throw error
+        }
+    }
+
+    /// CPython's `RawIOBase.read(n)`: one raw read of at most `n` bytes; `n < 0` reads to the end
+    /// (`readAll`). Returns nil for "would block", empty at the end of the stream.
+    /// - Throws: as `readInto`.
+    public func read(_ count: Int = -1) async throws -> [UInt8]? {
+        if count < 0 { return try await readAll() }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 1)
+        defer { buffer.deallocate() }
+        guard let got = try await readInto(buffer) else { return nil }
+        return Array(buffer[..<got])
+    }
+
+    /// Reads until the end of the stream. In non-blocking mode returns what was gathered when the
+    /// socket would block, or nil if that was nothing (CPython's `readall`).
+    /// - Throws: as `readInto`; bytes gathered before an error are lost, as in CPython — use the
+    ///   buffered layer to keep them.
+    public func readAll() async throws -> [UInt8]? {
+        var result: [UInt8] = []
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 8192, alignment: 1)
+        defer { chunk.deallocate() }
+        while true {
+            guard let got = try await readInto(chunk) else { return result.isEmpty ? nil : result }
+            if got == 0 { return result }
+            result.append(contentsOf: chunk[..<got])
+        }
+    }
+
+    /// Reads one line a byte at a time, up to and including `\n`, or at most `limit` bytes if
+    /// `limit >= 0` (CPython's `IOBase.readline` on a raw object: no byte past the line is consumed,
+    /// so another file object can continue where this one stopped).
+    ///
+    /// Non-blocking: returns nil if nothing could be read; if part of a line was read before the
+    /// socket would block, returns that part (CPython raises "read() should have returned a bytes
+    /// object, not 'NoneType'" and loses it).
+    /// - Throws: as `readInto`.
+    public func readLine(limit: Int = -1) async throws -> [UInt8]? {
+        var line: [UInt8] = []
+        let byte = UnsafeMutableRawBufferPointer.allocate(byteCount: 1, alignment: 1)
+        defer { byte.deallocate() }
+        while limit < 0 || line.count < limit {
+            guard let got = try await readInto(byte) else { return line.isEmpty ? nil : line }
+            if got == 0 { break }
+            line.append(byte[0])
+            if byte[0] == UInt8(ascii: "\n") { break }
+        }
+        return line
+    }
+
+    // MARK: Writing
+
+    /// Sends some prefix of `bytes` with one raw send (CPython's `write`).
+    ///
+    /// - Returns: the count sent (may be short), or nil if the socket is non-blocking and cannot
+    ///   take any byte now.
+    /// - Throws: `IOError` `.invalidArgument` "I/O operation on closed file.";
+    ///   `.unsupportedOperation` "File or stream is not writable."; socket errors unchanged
+    ///   (`.timedOut` does not latch writes); `CancellationError`.
+    public func write(_ bytes: UnsafeRawBufferPointer, deadline: Deadline? = nil) async throws -> Int? {
+        let socket = try checkClosed()
+        guard writing else { throw IOError(.unsupportedOperation, "File or stream is not writable.") }
+        switch try await socket.send(bytes, deadline: deadline) {
+        case .completed(let count): return count
+        case .wouldBlock: return nil
+        }
+    }
+
+    /// `write` for a byte array.
+    public func write(_ bytes: [UInt8]) async throws -> Int? {
+        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 1)
+        defer { copy.deallocate() }
+        copy.copyBytes(from: bytes)
+        return try await write(UnsafeRawBufferPointer(copy))
+    }
+
+    // MARK: Closing
+
+    /// Closes the object and releases its reference on the socket (which closes the connection if
+    /// the socket was closed and this was the last file object). Idempotent.
+    public func close() {
+        guard !isClosed else { return }
+        isClosed = true
+        let socket = self.socket
+        self.socket = nil
+        socket?.releaseFileReference()
+    }
+}
+
+extension RawSocket {
+    /// Makes an unbuffered file object on this socket and takes a file reference for it (Python's
+    /// `makefile(mode, buffering=0)`): the connection stays open until both the socket and the
+    /// object are closed.
+    ///
+    /// - Parameter mode: any combination of "r", "w" and "b" ("" and "b" mean read).
+    /// - Throws: `IOError` `.invalidArgument` "invalid mode 'x' (only r, w, b allowed)".
+    public func makeSocketIO(mode: String = "rb") throws -> SocketIO {
+        guard mode.allSatisfy({ "rwb".contains($0) }) else {
+            throw IOError.invalidArgument("invalid mode '\(mode)' (only r, w, b allowed)")
+        }
+        let writing = mode.contains("w")
+        let reading = mode.contains("r") || !writing
+        let rawMode = (reading ? "r" : "") + (writing ? "w" : "") + "b"
+        let file = try SocketIO(self, mode: rawMode)
+        retainFileReference()
+        return file
+    }
+}

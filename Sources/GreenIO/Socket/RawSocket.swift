@@ -1,0 +1,74 @@
+/// The outcome of one raw receive or send.
+public enum IOOutcome: Equatable, Sendable {
+    /// The operation transferred this many bytes. For a receive, 0 means the peer's orderly end
+    /// of stream (when the buffer was not empty).
+    case completed(Int)
+    /// Non-blocking mode only: the operation cannot proceed until the descriptor is ready in the
+    /// given direction. A TLS read may need `.write` and a TLS write may need `.read`.
+    case wouldBlock(Interest)
+}
+
+/// How to shut down a connection (the C constants `SHUT_RD`, `SHUT_WR`, `SHUT_RDWR`).
+public enum ShutdownDirection: Sendable {
+    case read
+    case write
+    case both
+}
+
+/// The pluggable contract between a byte-stream socket and the file objects above it.
+///
+/// `SocketIO`, the buffered readers and writers and `makefile` use only this protocol, so they work
+/// unchanged over plain sockets, TLS sockets and user types. A conforming type promises:
+///
+/// - `receive` and `send` obey `timeout`: in `.nonBlocking` mode they never wait and report
+///   `.wouldBlock(direction)` (whatever produced it — `EAGAIN`, TLS want-read or want-write);
+///   in `.blocking` and `.timeout` modes they wait on the hub (never returning `.wouldBlock`) and
+///   throw `IOError` `.timedOut` when the timeout or `deadline` passes, whichever comes first.
+///   Each call is one raw operation with one deadline.
+/// - Errors are thrown as `IOError` (or `CancellationError` if the green thread is cancelled).
+/// - `close()` is idempotent and, while file objects made from the socket are open, only marks the
+///   socket closed: the connection stays open until the last file reference is released
+///   (Python's `_io_refs` rule).
+public protocol RawSocket: AnyObject, Sendable {
+    /// The descriptor, or -1 once the socket is really closed or detached.
+    var fileDescriptor: Int32 { get }
+
+    /// The socket's timeout mode, read at each operation.
+    var timeout: TimeoutMode { get }
+
+    /// True once `close()` has been called on the socket itself (file objects may keep the
+    /// connection open after that).
+    var isClosed: Bool { get }
+
+    /// Receives at most `buffer.count` bytes into `buffer`.
+    ///
+    /// - Parameter deadline: an absolute limit on top of the socket's timeout (nil for none).
+    /// - Returns: `.completed(n)` (0 = end of stream, or an empty buffer) or, in non-blocking mode,
+    ///   `.wouldBlock(direction)`.
+    /// - Throws: `IOError`: `.timedOut`, `.system` (`EBADF` once closed, `ECONNRESET`, …),
+    ///   `.closed` if closed through the hub while waiting; `CancellationError`.
+    func receive(into buffer: UnsafeMutableRawBufferPointer, deadline: Deadline?) async throws -> IOOutcome
+
+    /// Sends some prefix of `bytes` (possibly all of it).
+    ///
+    /// - Returns: `.completed(n)` with the number of bytes accepted, or in non-blocking mode
+    ///   `.wouldBlock(direction)`. A type that must be retried with the identical bytes after
+    ///   `.wouldBlock` (TLS) documents it; callers always retry with the same unsent bytes.
+    /// - Throws: as `receive`, with `EPIPE` for a peer that has gone.
+    func send(_ bytes: UnsafeRawBufferPointer, deadline: Deadline?) async throws -> IOOutcome
+
+    /// Shuts down one or both directions of the connection.
+    /// - Throws: `IOError` `.system` (`ENOTCONN`, `EBADF` once closed).
+    func shutdown(_ direction: ShutdownDirection) throws
+
+    /// Closes the socket. Idempotent; wakes green threads waiting on it first. The descriptor
+    /// itself closes once no file object holds a reference.
+    func close()
+
+    /// Records one more file object made from this socket (`makefile`).
+    func retainFileReference()
+
+    /// Releases a file object's reference; really closes the socket if it was closed and this was
+    /// the last reference.
+    func releaseFileReference()
+}

@@ -1,0 +1,71 @@
+import Glibc
+
+extension Socket {
+    /// Python's `recv(bufsize)`: receives at most `maxBytes` bytes; an empty result is the end of
+    /// the stream (or `maxBytes == 0`).
+    /// - Throws: `IOError` `.wouldBlock` in non-blocking mode when nothing is there, `.timedOut`
+    ///   ("timed out"), `.invalidArgument` for a negative size, `.system`; `CancellationError`.
+    public func recv(_ maxBytes: Int) async throws -> [UInt8] {
+        guard maxBytes >= 0 else { throw IOError.invalidArgument("negative buffersize in recv") }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: maxBytes, alignment: 1)
+        defer { buffer.deallocate() }
+        switch try await receive(into: buffer, deadline: nil) {
+        case .completed(let count): return Array(buffer[..<count])
+        case .wouldBlock: throw IOError.wouldBlock()
+        }
+    }
+
+    /// Python's `recv_into(buffer)`: receives into `buffer` and returns the count (0 at the end of
+    /// the stream). Throws as `recv(_:)`.
+    public func recvInto(_ buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
+        switch try await receive(into: buffer, deadline: nil) {
+        case .completed(let count): return count
+        case .wouldBlock: throw IOError.wouldBlock()
+        }
+    }
+
+    /// Python's `send(bytes)`: sends some prefix of `bytes` and returns its length.
+    /// - Throws: `IOError` `.wouldBlock` in non-blocking mode when the send buffer is full,
+    ///   `.timedOut`, `.system` (`EPIPE`, `ECONNRESET`); `CancellationError`.
+    public func send(_ bytes: [UInt8]) async throws -> Int {
+        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 1)
+        defer { copy.deallocate() }
+        copy.copyBytes(from: bytes)
+        switch try await send(UnsafeRawBufferPointer(copy), deadline: nil) {
+        case .completed(let count): return count
+        case .wouldBlock: throw IOError.wouldBlock()
+        }
+    }
+
+    /// Python's `sendall(bytes)`: sends everything, with one overall deadline (the socket's timeout
+    /// from the start of the call, capped by `deadline`), as CPython ≥ 3.5 does.
+    ///
+    /// - Throws: `IOError` `.timedOut` ("timed out") or, in non-blocking mode, `.wouldBlock`, each
+    ///   with `bytesTransferred` set to how much was handed to the kernel; `.system`;
+    ///   `CancellationError`.
+    public func sendAll(_ bytes: UnsafeRawBufferPointer, deadline: Deadline? = nil) async throws {
+        let overall = timeout.deadline(capping: deadline)
+        var sent = 0
+        repeat {
+            let rest = UnsafeRawBufferPointer(rebasing: bytes[sent...])
+            let outcome: IOOutcome
+            do {
+                outcome = try await send(rest, deadline: overall)
+            } catch let error as IOError where error.kind == .timedOut {
+                throw IOError(.timedOut, error.message, bytesTransferred: sent)
+            }
+            switch outcome {
+            case .completed(let count): sent += count
+            case .wouldBlock: throw IOError.wouldBlock(bytesTransferred: sent)
+            }
+        } while sent < bytes.count
+    }
+
+    /// `sendAll` for a byte array.
+    public func sendAll(_ bytes: [UInt8], deadline: Deadline? = nil) async throws {
+        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 1)
+        defer { copy.deallocate() }
+        copy.copyBytes(from: bytes)
+        try await sendAll(UnsafeRawBufferPointer(copy), deadline: deadline)
+    }
+}

@@ -1,0 +1,232 @@
+import CGreenIO
+import Glibc
+
+/// A plain stream socket on the hub: TCP over IPv4 or IPv6, or a Unix-domain stream socket.
+///
+/// The descriptor is always `O_NONBLOCK` at the OS level; the caller's `timeout` mode decides
+/// whether an operation that cannot complete waits on the hub (blocking, timeout) or reports
+/// "would block" (non-blocking). Operations that wait must run in a green thread (`Hub.spawn`).
+///
+/// A socket is used from the green threads of one hub. `close()` may be called from any thread.
+/// The corresponding Python class is `socket.socket` (with eventlet's `GreenSocket` behaviour).
+public final class Socket: RawSocket, @unchecked Sendable {
+    /// The descriptor, or -1 once really closed or detached (Python's `fileno()`).
+    public private(set) var fileDescriptor: Int32
+    /// The address family (`AF_INET`, `AF_INET6`, `AF_UNIX`).
+    public let family: Int32
+    /// The caller's timeout mode, read at every operation (Python's `gettimeout()`).
+    public private(set) var timeout: TimeoutMode
+    /// True once `close()` or `detach()` was called on this socket.
+    public private(set) var isClosed = false
+
+    var registration: FDRegistration?
+    var fileReferences = 0
+
+    /// Creates a stream socket of the given family (`socket(family, SOCK_STREAM)`), in the
+    /// process-wide default timeout mode.
+    ///
+    /// - Throws: `IOError` `.system` if `socket` fails (`EMFILE`, `EAFNOSUPPORT`, …).
+    public convenience init(family: Int32 = AF_INET) throws {
+        let fd = Glibc.socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw IOError.system(.current) }
+        self.init(descriptor: fd, family: family, timeout: TimeoutMode.default)
+    }
+
+    /// Adopts an existing connected or listening stream socket descriptor (Python's
+    /// `socket(fileno=fd)`). The descriptor is switched to `O_NONBLOCK`; the socket starts in the
+    /// default timeout mode and owns the descriptor from now on.
+    ///
+    /// - Throws: `IOError` `.system` (`EBADF`, `ENOTSOCK`) if `fd` is not a socket.
+    public convenience init(adopting fd: Int32) throws {
+        var family: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &length) == 0 else { throw IOError.system(.current) }
+        let flags = fcntl(fd, F_GETFL)
+        guard flags >= 0, fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0 else { throw IOError.system(.current) }
+        self.init(descriptor: fd, family: family, timeout: TimeoutMode.default)
+    }
+
+    init(descriptor: Int32, family: Int32, timeout: TimeoutMode) {
+        self.fileDescriptor = descriptor
+        self.family = family
+        self.timeout = timeout
+        // A new descriptor number may still be known to the hub from a descriptor closed behind its
+        // back; registering now retires the old registration (eventlet's notify_opened).
+        if let hub = Hub.current { registration = try? hub.register(descriptor) }
+    }
+
+    deinit {
+        if fileDescriptor >= 0 { closeDescriptor() }
+    }
+
+    /// A connected pair of Unix-domain stream sockets (Python's `socket.socketpair()`), both in the
+    /// default timeout mode.
+    /// - Throws: `IOError` `.system` if `socketpair` fails.
+    public static func pair() throws -> (Socket, Socket) {
+        var fds: [Int32] = [-1, -1]
+        let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+        guard socketpair(AF_UNIX, type, 0, &fds) == 0 else { throw IOError.system(.current) }
+        let mode = TimeoutMode.default
+        return (Socket(descriptor: fds[0], family: AF_UNIX, timeout: mode),
+                Socket(descriptor: fds[1], family: AF_UNIX, timeout: mode))
+    }
+
+    // MARK: Timeout mode
+
+    /// Sets the timeout mode (Python's `settimeout`); it applies to the next operation, also
+    /// through file objects already made from this socket.
+    /// - Throws: `IOError` `.invalidArgument` "Timeout value out of range" for a negative duration;
+    ///   `.system` `EBADF` on a closed socket.
+    public func setTimeout(_ mode: TimeoutMode) throws {
+        let valid = try mode.validated()
+        guard fileDescriptor >= 0 else { throw IOError.system(.badFileDescriptor) }
+        timeout = valid
+    }
+
+    /// Python's `settimeout(seconds)`: nil blocks, 0 is non-blocking, positive is a timeout.
+    /// - Throws: as `TimeoutMode.init(seconds:)`, and `EBADF` on a closed socket.
+    public func setTimeout(seconds: Double?) throws {
+        try setTimeout(TimeoutMode(seconds: seconds))
+    }
+
+    /// Python's `setblocking(flag)`: true is `.blocking`, false is `.nonBlocking` (either way a
+    /// previous timeout is discarded).
+    public func setBlocking(_ flag: Bool) throws {
+        try setTimeout(flag ? .blocking : .nonBlocking)
+    }
+
+    /// Python's `getblocking()`: false only in non-blocking mode.
+    public var isBlocking: Bool { timeout != .nonBlocking }
+
+    /// Whether the descriptor has `O_NONBLOCK` set at the OS level (always true for an open
+    /// socket: GreenIO never lets a socket block its hub thread).
+    public var isDescriptorNonBlocking: Bool {
+        let flags = fcntl(fileDescriptor, F_GETFL)
+        return flags >= 0 && flags & O_NONBLOCK != 0
+    }
+
+    // MARK: Waiting
+
+    /// Parks the calling green thread until the socket is ready in `interest`, or throws.
+    func wait(for interest: Interest, until deadline: Deadline) async throws {
+        let hub = try Hub.requireCurrent()
+        let registration: FDRegistration
+        if let existing = self.registration {
+            guard existing.hub === hub else {
+                throw IOError(.notOnHub, "this socket is registered with another hub")
+            }
+            registration = existing
+        } else {
+            guard fileDescriptor >= 0 else { throw IOError.system(.badFileDescriptor) }
+            registration = try hub.register(fileDescriptor)
+            self.registration = registration
+        }
+        try await hub.wait(for: interest, on: registration, deadline: deadline)
+    }
+
+    @inline(__always) func openDescriptor() throws -> Int32 {
+        let fd = fileDescriptor
+        guard fd >= 0 else { throw IOError.system(.badFileDescriptor) }
+        return fd
+    }
+
+    // MARK: RawSocket
+
+    public func receive(into buffer: UnsafeMutableRawBufferPointer, deadline: Deadline?) async throws -> IOOutcome {
+        let mode = timeout
+        var waitDeadline: Deadline?
+        while true {
+            let fd = try openDescriptor()
+            let count: Int
+            if buffer.count == 0 {
+                // A zero-length read still waits for readability, so timeouts fire (EVT-08).
+                var probe: UInt8 = 0
+                count = Glibc.recv(fd, &probe, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
+                if count >= 0 { return .completed(0) }
+            } else {
+                count = Glibc.recv(fd, buffer.baseAddress, buffer.count, 0)
+                if count >= 0 { return .completed(count) }
+            }
+            let errno = Errno.current
+            if errno == .interrupted { continue }
+            guard errno == .wouldBlock else { throw IOError.system(errno) }
+            if mode == .nonBlocking { return .wouldBlock(.read) }
+            if waitDeadline == nil { waitDeadline = mode.deadline(capping: deadline) }
+            try await wait(for: .read, until: waitDeadline!)
+        }
+    }
+
+    public func send(_ bytes: UnsafeRawBufferPointer, deadline: Deadline?) async throws -> IOOutcome {
+        let mode = timeout
+        var waitDeadline: Deadline?
+        while true {
+            let fd = try openDescriptor()
+            let count = Glibc.send(fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL))
+            if count >= 0 { return .completed(count) }
+            let errno = Errno.current
+            if errno == .interrupted { continue }
+            guard errno == .wouldBlock else { throw IOError.system(errno) }
+            if mode == .nonBlocking { return .wouldBlock(.write) }
+            if waitDeadline == nil { waitDeadline = mode.deadline(capping: deadline) }
+            try await wait(for: .write, until: waitDeadline!)
+        }
+    }
+
+    /// Shuts down one or both directions (`shutdown(2)`). Waiters are not woken by this alone;
+    /// they see the peer's reaction (end of stream, `EPIPE`) as usual.
+    public func shutdown(_ direction: ShutdownDirection) throws {
+        let how: Int32
+        switch direction {
+        case .read: how = Int32(SHUT_RD)
+        case .write: how = Int32(SHUT_WR)
+        case .both: how = Int32(SHUT_RDWR)
+        }
+        guard Glibc.shutdown(try openDescriptor(), how) == 0 else { throw IOError.system(.current) }
+    }
+
+    /// Closes the socket (Python's `close()`). Idempotent. While file objects made from the socket
+    /// are open, the connection stays open (and socket calls keep working) until the last of them
+    /// is closed; then green threads waiting on the descriptor get a "closed" error, the descriptor
+    /// leaves the hub, and only then is it closed.
+    public func close() {
+        guard !isClosed else { return }
+        isClosed = true
+        if fileReferences <= 0 { closeDescriptor() }
+    }
+
+    /// Gives up ownership of the descriptor and returns it (Python's `detach()`); the socket is
+    /// closed, the descriptor is not. Returns -1 if already really closed.
+    public func detach() -> Int32 {
+        isClosed = true
+        let fd = fileDescriptor
+        guard fd >= 0 else { return -1 }
+        fileDescriptor = -1
+        if let registration {
+            self.registration = nil
+            registration.hub.deregister(registration, closeDescriptor: false)
+        }
+        return fd
+    }
+
+    public func retainFileReference() {
+        fileReferences += 1
+    }
+
+    public func releaseFileReference() {
+        if fileReferences > 0 { fileReferences -= 1 }
+        if isClosed && fileReferences == 0 { closeDescriptor() }
+    }
+
+    /// Wakes waiters, leaves the hub and closes the descriptor (Python's `_real_close`).
+    func closeDescriptor() {
+        let fd = fileDescriptor
+        guard fd >= 0 else { return }
+        fileDescriptor = -1
+        if let registration {
+            self.registration = nil
+            registration.hub.deregister(registration, closeDescriptor: true)
+        } else {
+            _ = Glibc.close(fd)
+        }
+    }
+}

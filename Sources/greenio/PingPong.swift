@@ -1,0 +1,68 @@
+import ArgumentParser
+import GreenIO
+
+/// `greenio pingpong`: 1-byte round trips between two green threads over a socketpair, through the
+/// raw socket protocol, on one hub. The figure in Docs/Benchmarks.md comes from here.
+struct PingPong: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pingpong",
+        abstract: "Measure 1-byte ping-pong round trips per second between two green threads.")
+
+    @Option(name: .long, help: "Seconds to measure for each run.")
+    var secs: Double = 2
+
+    @Option(name: .long, help: "Number of runs; the median is reported.")
+    var runs: Int = 3
+
+    func validate() throws {
+        guard secs > 0, secs <= 3600 else { throw ValidationError("--secs must be in (0, 3600]") }
+        guard runs >= 1, runs <= 100 else { throw ValidationError("--runs must be in 1...100") }
+    }
+
+    func run() throws {
+        var rates: [Double] = []
+        for run in 1...runs {
+            let seconds = secs
+            let rate = try Hub.run { try await PingPong.measure(seconds: seconds) }
+            rates.append(rate)
+            print("run \(run): \(Int(rate)) round trips/s")
+        }
+        let median = rates.sorted()[rates.count / 2]
+        print("median: \(Int(median)) round trips/s")
+    }
+
+    static func measure(seconds: Double) async throws -> Double {
+        let (a, b) = try Socket.pair()
+        defer {
+            a.close()
+            b.close()
+        }
+        let hub = Hub.current!
+        let echo = hub.spawn {
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1, alignment: 1)
+            defer { buffer.deallocate() }
+            while true {
+                guard case .completed(let n) = try await b.receive(into: buffer, deadline: nil), n == 1 else { return }
+                _ = try await b.send(UnsafeRawBufferPointer(buffer), deadline: nil)
+            }
+        }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1, alignment: 1)
+        defer { buffer.deallocate() }
+        buffer[0] = 42
+        var count = 0
+        let start = Deadline.now
+        let end = Deadline.after(.nanoseconds(Int64(seconds * 1e9)))
+        while true {
+            _ = try await a.send(UnsafeRawBufferPointer(buffer), deadline: nil)
+            guard case .completed(1) = try await a.receive(into: buffer, deadline: nil) else {
+                throw IOError(.system, "echo side closed")
+            }
+            count += 1
+            if count & 1023 == 0 && end.hasPassed { break }
+        }
+        let elapsed = Double(Deadline.now.nanoseconds - start.nanoseconds) / 1e9
+        try a.shutdown(.write)
+        _ = try await echo.value
+        return Double(count) / elapsed
+    }
+}
