@@ -11,7 +11,7 @@
 
 struct cgreenio_events { struct epoll_event items[1]; };
 
-_Thread_local void *cgreenio_current_hub_storage = NULL;
+_Thread_local void *cgreenio_current_hub_storage __attribute__((tls_model("initial-exec"))) = NULL;
 
 const uint32_t cgreenio_EPOLLIN = EPOLLIN;
 const uint32_t cgreenio_EPOLLOUT = EPOLLOUT;

@@ -45,7 +45,7 @@ extern const uint32_t cgreenio_EPOLLRDHUP;
 extern const uint32_t cgreenio_EPOLLET;
 
 /// The hub that runs on the calling thread, or NULL.
-extern _Thread_local void *cgreenio_current_hub_storage;
+extern _Thread_local void *cgreenio_current_hub_storage __attribute__((tls_model("initial-exec")));
 static inline void *cgreenio_current_hub(void) { return cgreenio_current_hub_storage; }
 static inline void cgreenio_set_current_hub(void *hub) { cgreenio_current_hub_storage = hub; }
 

@@ -5,7 +5,7 @@ import Glibc
 /// cancellation handler can resume that wait.
 final class GreenThread: @unchecked Sendable {
     /// The wait this green thread is parked in (hub thread only).
-    var currentWait: Waiter?
+    @exclusivity(unchecked) var currentWait: Waiter?
 }
 
 extension Hub {
@@ -61,10 +61,13 @@ extension Hub {
         let hub = try Hub()
         let task = hub.spawn(body)
         let box = ResultBox<Success>()
+        let finished = Flag()
         hub.spawn {
             do { box.result = .success(try await task.value) } catch { box.result = .failure(error) }
+            finished.isSet = true
         }
-        hub.runLoop { box.result != nil }
+        // The stop check runs after every batch of jobs: keep it non-generic.
+        hub.runLoop { finished.isSet }
         hub.cancelAllGreenThreads()
         hub.runLoop { hub.greenThreads.isEmpty }
         guard let result = box.result else { throw CancellationError() }
@@ -119,6 +122,10 @@ private final class ThreadStart {
         self.hub = hub
         self.name = name
     }
+}
+
+private final class Flag: @unchecked Sendable {
+    var isSet = false
 }
 
 private final class ResultBox<Success>: @unchecked Sendable {

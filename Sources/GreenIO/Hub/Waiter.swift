@@ -13,24 +13,22 @@ final class Waiter: @unchecked Sendable {
     }
 
     let kind: Kind
-    var continuation: UnsafeContinuation<Void, any Error>?
-    var callback: (() throws -> Void)?
+    @exclusivity(unchecked) var continuation: UnsafeContinuation<Void, any Error>?
+    @exclusivity(unchecked) var callback: (() throws -> Void)?
     /// The registration and slot this waiter occupies (`.io` only).
-    var registration: FDRegistration?
-    var interest: Interest = .read
-    var slot: WaitSlot = .primary
+    @exclusivity(unchecked) var registration: FDRegistration?
+    @exclusivity(unchecked) var interest: Interest = .read
+    @exclusivity(unchecked) var slot: WaitSlot = .primary
     /// The green thread this wait belongs to, if it was spawned by a hub.
-    var greenThread: GreenThread?
+    @exclusivity(unchecked) var greenThread: GreenThread?
     /// Position in the timer heap, or -1.
-    var heapIndex = -1
-    var deadline: UInt64 = .max
+    @exclusivity(unchecked) var heapIndex = -1
+    @exclusivity(unchecked) var deadline: UInt64 = .max
     /// Insertion order, so timers with equal deadlines fire in the order they were set.
-    var sequence: UInt64 = 0
+    @exclusivity(unchecked) var sequence: UInt64 = 0
 
     init(kind: Kind) { self.kind = kind }
 
-    /// True while the waiter has not been resumed (or, for a callback, run or cancelled).
-    var isPending: Bool { continuation != nil || callback != nil }
 }
 
 /// What a hub knows about one file descriptor registered with its epoll instance.
@@ -42,13 +40,13 @@ public final class FDRegistration: @unchecked Sendable {
     public let fileDescriptor: Int32
     let generation: UInt32
     unowned(unsafe) let hub: Hub
-    var readers: (primary: Waiter?, secondary: Waiter?) = (nil, nil)
-    var writers: (primary: Waiter?, secondary: Waiter?) = (nil, nil)
+    @exclusivity(unchecked) var readers: (primary: Waiter?, secondary: Waiter?) = (nil, nil)
+    @exclusivity(unchecked) var writers: (primary: Waiter?, secondary: Waiter?) = (nil, nil)
     /// Readiness seen while nobody waited; consumed by the next wait in that direction.
-    var readReady = false
-    var writeReady = false
+    @exclusivity(unchecked) var readReady = false
+    @exclusivity(unchecked) var writeReady = false
     /// Set once the hub has deregistered the descriptor; waits then fail with `.closed`.
-    var isClosed = false
+    @exclusivity(unchecked) var isClosed = false
 
     init(fileDescriptor: Int32, generation: UInt32, hub: Hub) {
         self.fileDescriptor = fileDescriptor

@@ -11,16 +11,16 @@ import Glibc
 /// The corresponding Python class is `socket.socket` (with eventlet's `GreenSocket` behaviour).
 public final class Socket: RawSocket, @unchecked Sendable {
     /// The descriptor, or -1 once really closed or detached (Python's `fileno()`).
-    public private(set) var fileDescriptor: Int32
+    @exclusivity(unchecked) public private(set) var fileDescriptor: Int32
     /// The address family (`AF_INET`, `AF_INET6`, `AF_UNIX`).
     public let family: Int32
     /// The caller's timeout mode, read at every operation (Python's `gettimeout()`).
-    public private(set) var timeout: TimeoutMode
+    @exclusivity(unchecked) public private(set) var timeout: TimeoutMode
     /// True once `close()` or `detach()` was called on this socket.
-    public private(set) var isClosed = false
+    @exclusivity(unchecked) public private(set) var isClosed = false
 
-    var registration: FDRegistration?
-    var fileReferences = 0
+    @exclusivity(unchecked) var registration: FDRegistration?
+    @exclusivity(unchecked) var fileReferences = 0
 
     /// Creates a stream socket of the given family (`socket(family, SOCK_STREAM)`), in the
     /// process-wide default timeout mode.
