@@ -27,7 +27,8 @@ let package = Package(
             dependencies: [
                 "GreenIO",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            swiftSettings: [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]
         ),
         .testTarget(
             name: "GreenIOTests",
