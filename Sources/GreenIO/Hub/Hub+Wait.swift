@@ -23,6 +23,9 @@ extension Hub {
             registrations.append(contentsOf: repeatElement(nil, count: max(index + 1 - registrations.count, 64)))
         }
         if let stale = registrations[index] {
+            // The kernel handed out this number again, so the old descriptor was closed behind the
+            // hub's back: wake its waiters, and never let its owner close the new descriptor.
+            stale.isSuperseded = true
             deregisterOnHubThread(stale, closeDescriptor: false)
         }
         let generation = nextGeneration
@@ -76,7 +79,7 @@ extension Hub {
                 _ = cgreenio_epoll_del(epollFD, fd)
             }
         }
-        if closeDescriptor { _ = Glibc.close(fd) }
+        if closeDescriptor && !registration.isSuperseded { _ = Glibc.close(fd) }
     }
 
     // MARK: Waiting

@@ -100,7 +100,11 @@ extension Hub {
         guard let first = timers.first else { return }
         let now = cgreenio_monotonic_ns()
         if first.deadline > now { return }
-        while let waiter = timers.first, waiter.deadline <= now {
+        // At most the timers present now: a callback that schedules another due callback cannot
+        // keep this loop from polling.
+        var budget = timers.count
+        while budget > 0, let waiter = timers.first, waiter.deadline <= now {
+            budget -= 1
             timers.remove(waiter)
             switch waiter.kind {
             case .io:

@@ -47,6 +47,9 @@ public final class FDRegistration: @unchecked Sendable {
     @exclusivity(unchecked) var writeReady = false
     /// Set once the hub has deregistered the descriptor; waits then fail with `.closed`.
     @exclusivity(unchecked) var isClosed = false
+    /// Set when a new descriptor with the same number replaced this registration: the number no
+    /// longer belongs to this registration's owner, so closing through it must not close the number.
+    @exclusivity(unchecked) var isSuperseded = false
 
     init(fileDescriptor: Int32, generation: UInt32, hub: Hub) {
         self.fileDescriptor = fileDescriptor
