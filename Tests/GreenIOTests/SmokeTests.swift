@@ -1,3 +1,4 @@
+import Glibc
 import Testing
 @testable import GreenIO
 
@@ -18,4 +19,32 @@ struct SmokeTests {
         }
         #expect(reply == bytes("olleh"))
     }
+}
+
+@Suite("Hub slow-job detection", .timeLimit(.minutes(1)))
+struct HubSlowJobTests {
+    @Test("a green thread that blocks the hub thread is reported; quick ones are not")
+    func slowJobIsReported() async throws {
+        let reports = try await onHub {
+            let hub = Hub.current!
+            let collected = Reports()
+            hub.slowJobHandler = { collected.append($0) }
+            hub.slowJobThreshold = .milliseconds(150)
+            defer { hub.slowJobThreshold = nil }
+            try await Hub.sleep(for: .milliseconds(1))
+            let quick = collected.count
+            usleep(300_000)  // blocks the hub thread: exactly what the option is for
+            try await Hub.sleep(for: .milliseconds(1))
+            return (quick, collected.durations)
+        }
+        #expect(reports.0 == 0)
+        #expect(reports.1.count == 1)
+        #expect(reports.1.allSatisfy { $0 >= .milliseconds(250) })
+    }
+}
+
+private final class Reports: @unchecked Sendable {
+    var durations: [Duration] = []
+    var count: Int { durations.count }
+    func append(_ duration: Duration) { durations.append(duration) }
 }

@@ -65,6 +65,23 @@ public final class Hub: TaskExecutor, @unchecked Sendable {
         message.withUTF8 { _ = Glibc.write(2, $0.baseAddress, $0.count) }
     }
 
+    /// Debug option (eventlet's `hub_blocking_detection`): when set, every job that holds the hub
+    /// thread at least this long — a green thread running between two waits without yielding, or
+    /// blocking in a system call — is reported to `slowJobHandler`. Nil (the default) costs nothing.
+    /// Set it on the hub thread or before the loop starts.
+    public var slowJobThreshold: Duration? {
+        get { slowJobThresholdNanoseconds == 0 ? nil : .nanoseconds(Int64(clamping: slowJobThresholdNanoseconds)) }
+        set { slowJobThresholdNanoseconds = newValue.map { UInt64(max(1, $0.nanosecondsRoundedUp)) } ?? 0 }
+    }
+    @exclusivity(unchecked) var slowJobThresholdNanoseconds: UInt64 = 0
+
+    /// Receives the duration of each job that exceeded `slowJobThreshold`, on the hub thread.
+    /// The default prints a line to standard error.
+    public var slowJobHandler: @Sendable (Duration) -> Void = { duration in
+        var message = "greenio hub: a green thread held the hub for \(duration) without waiting\n"
+        message.withUTF8 { _ = Glibc.write(2, $0.baseAddress, $0.count) }
+    }
+
     // MARK: Fixed resources
 
     let epollFD: Int32

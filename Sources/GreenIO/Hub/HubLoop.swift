@@ -31,8 +31,12 @@ extension Hub {
         let executor = asUnownedTaskExecutor()
         while !ready.isEmpty {
             swap(&ready, &running)
-            for job in running {
-                job.runSynchronously(on: executor)
+            if slowJobThresholdNanoseconds == 0 {
+                for job in running {
+                    job.runSynchronously(on: executor)
+                }
+            } else {
+                runTimed(running, on: executor)
             }
             running.removeAll(keepingCapacity: true)
             if inboxNonEmpty.load(ordering: .acquiring) { drainInbox() }
@@ -40,6 +44,18 @@ extension Hub {
             if !ready.isEmpty {
                 poll(timeoutMilliseconds: 0)
                 fireTimers()
+            }
+        }
+    }
+
+    /// Runs jobs, reporting each one that holds the hub thread longer than the threshold.
+    private func runTimed(_ jobs: [UnownedJob], on executor: UnownedTaskExecutor) {
+        for job in jobs {
+            let start = cgreenio_monotonic_ns()
+            job.runSynchronously(on: executor)
+            let elapsed = cgreenio_monotonic_ns() - start
+            if elapsed >= slowJobThresholdNanoseconds {
+                slowJobHandler(.nanoseconds(Int64(clamping: elapsed)))
             }
         }
     }
