@@ -4,8 +4,21 @@ import Glibc
 /// The hub's record of one green thread it spawned: which wait it is parked in, so that its single
 /// cancellation handler can resume that wait.
 final class GreenThread: @unchecked Sendable {
+    /// The task, for cancelling it when the hub stops; valid while the record is in the table.
+    let task: UnsafeCurrentTask
     /// The wait this green thread is parked in (hub thread only).
     @exclusivity(unchecked) var currentWait: Waiter?
+    /// A waiter to reuse for the next wait: a green thread is in at most one wait at a time.
+    @exclusivity(unchecked) var spareWaiter: Waiter?
+
+    init(task: UnsafeCurrentTask) { self.task = task }
+}
+
+extension Hub {
+    /// The identity of the running task (its address), or 0 outside a task.
+    @inline(__always) static func currentTaskKey() -> UInt {
+        withUnsafeCurrentTask { task in task.map { unsafeBitCast($0, to: UInt.self) } ?? 0 }
+    }
 }
 
 extension Hub {
@@ -23,19 +36,19 @@ extension Hub {
     }
 
     private func runGreenThread<Success>(_ body: () async throws -> Success) async throws -> Success {
-        let record = GreenThread()
-        let key: UnsafeCurrentTask? = withUnsafeCurrentTask { task in
+        let record: GreenThread? = withUnsafeCurrentTask { task in
             guard let task, isOnHubThread else { return nil }
-            greenThreads[task] = record
-            return task
+            let record = GreenThread(task: task)
+            greenThreads.insert(unsafeBitCast(task, to: UInt.self), record)
+            return record
         }
         defer {
-            if let key { greenThreads[key] = nil }
+            if let record { greenThreads.remove(unsafeBitCast(record.task, to: UInt.self)) }
         }
         return try await withTaskCancellationHandler {
             try await body()
         } onCancel: {
-            self.cancel(record)
+            if let record { self.cancel(record) }
         }
     }
 
@@ -111,7 +124,7 @@ extension Hub {
 
     /// Cancels every live green thread of this hub (their handlers wake their waits). Hub thread only.
     func cancelAllGreenThreads() {
-        for task in Array(greenThreads.keys) { task.cancel() }
+        for record in greenThreads.records { record.task.cancel() }
     }
 }
 

@@ -133,12 +133,7 @@ extension Hub {
             return
         }
         if deadline.nanoseconds <= cgreenio_monotonic_ns() { throw IOError.timedOut() }
-        let waiter = Waiter(kind: .io)
-        waiter.registration = registration
-        waiter.interest = interest
-        waiter.slot = slot
-        waiter.deadline = deadline.nanoseconds
-        try await park(waiter)
+        try await park(.io, until: deadline.nanoseconds, on: registration, for: interest, slot: slot)
     }
 
     /// Suspends the calling green thread for `duration`.
@@ -151,9 +146,7 @@ extension Hub {
     /// - Throws: `CancellationError` if the task is cancelled; `IOError` `.notOnHub` off a hub.
     public static func sleep(until deadline: Deadline) async throws {
         let hub = try requireCurrent()
-        let waiter = Waiter(kind: .sleep)
-        waiter.deadline = deadline.nanoseconds
-        try await hub.park(waiter)
+        try await hub.park(.sleep, until: deadline.nanoseconds, on: nil, for: .read, slot: .primary)
     }
 
     /// Gives other ready green threads a turn, then continues.
@@ -161,16 +154,30 @@ extension Hub {
         try await sleep(until: Deadline(nanoseconds: 0))
     }
 
-    /// Registers `waiter` (slot, timer, green thread) and suspends until `resume` is called for it.
-    private func park(_ waiter: Waiter) async throws {
-        let greenThread = withUnsafeCurrentTask { task in task.flatMap { greenThreads[$0] } }
-        if let greenThread {
+    /// Parks the calling task in a waiter (slot, timer, green thread) until `resume` is called for it.
+    private func park(_ kind: Waiter.Kind, until deadline: UInt64, on registration: FDRegistration?,
+                      for interest: Interest, slot: WaitSlot) async throws {
+        if let greenThread = greenThreads.lookup(Hub.currentTaskKey()) {
+            // `resume` drops every other reference before resuming, so the waiter can be reused.
+            let waiter = greenThread.spareWaiter ?? Waiter(kind: kind)
+            greenThread.spareWaiter = nil
+            defer { greenThread.spareWaiter = waiter }
+            waiter.kind = kind
+            waiter.deadline = deadline
+            waiter.registration = registration
+            waiter.interest = interest
+            waiter.slot = slot
             waiter.greenThread = greenThread
             try await withUnsafeThrowingContinuation { continuation in
                 self.install(waiter, continuation)
             }
         } else {
             // Not a green thread of this hub (a child task, say): one handler for this wait.
+            let waiter = Waiter(kind: kind)
+            waiter.deadline = deadline
+            waiter.registration = registration
+            waiter.interest = interest
+            waiter.slot = slot
             try await withTaskCancellationHandler {
                 try await withUnsafeThrowingContinuation { continuation in
                     self.install(waiter, continuation)

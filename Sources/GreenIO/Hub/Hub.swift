@@ -52,7 +52,7 @@ public final class Hub: TaskExecutor, @unchecked Sendable {
     @exclusivity(unchecked) var running: [UnownedJob] = []
     @exclusivity(unchecked) var registrations: [FDRegistration?] = []
     @exclusivity(unchecked) var timers = TimerHeap()
-    @exclusivity(unchecked) var greenThreads: [UnsafeCurrentTask: GreenThread] = [:]
+    @exclusivity(unchecked) var greenThreads = GreenThreadTable()
     @exclusivity(unchecked) var nextGeneration: UInt32 = 1
     @exclusivity(unchecked) var isStopping = false
     @exclusivity(unchecked) var stoppedLoop = false

@@ -12,7 +12,7 @@ final class Waiter: @unchecked Sendable {
         case callback
     }
 
-    let kind: Kind
+    @exclusivity(unchecked) var kind: Kind
     @exclusivity(unchecked) var continuation: UnsafeContinuation<Void, any Error>?
     @exclusivity(unchecked) var callback: (() throws -> Void)?
     /// The registration and slot this waiter occupies (`.io` only).
