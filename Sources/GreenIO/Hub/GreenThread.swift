@@ -27,6 +27,9 @@ extension Hub {
         let key: UnsafeCurrentTask? = withUnsafeCurrentTask { task in
             guard let task, isOnHubThread else { return nil }
             greenThreads[task] = record
+            // One that starts while the hub stops (spawned late, or queued before the stop) is
+            // cancelled like those that were already running, or the hub could never finish.
+            if isStopping { task.cancel() }
             return task
         }
         defer {
@@ -65,6 +68,7 @@ extension Hub {
             do { box.result = .success(try await task.value) } catch { box.result = .failure(error) }
         }
         hub.runLoop { box.result != nil }
+        hub.isStopping = true
         hub.cancelAllGreenThreads()
         hub.runLoop { hub.greenThreads.isEmpty }
         guard let result = box.result else { throw CancellationError() }
