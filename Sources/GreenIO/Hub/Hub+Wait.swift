@@ -23,6 +23,8 @@ extension Hub {
             registrations.append(contentsOf: repeatElement(nil, count: max(index + 1 - registrations.count, 64)))
         }
         if let stale = registrations[index] {
+            // The number names a new descriptor now: closing the old one must not close it.
+            stale.descriptorReleased = true
             deregisterOnHubThread(stale, closeDescriptor: false)
         }
         let generation = nextGeneration
@@ -51,7 +53,9 @@ extension Hub {
 
     /// Removes a registration: every waiter on it is resumed with a "closed" error first, then the
     /// descriptor leaves the epoll set, and then — if `closeDescriptor` — it is closed. Callable from
-    /// any thread (from other threads the work is done by the hub shortly after). Idempotent.
+    /// any thread (from other threads the work is done by the hub shortly after). Idempotent: the
+    /// descriptor is closed at most once, and never once `register(_:)` gave its number to a new
+    /// descriptor (EVT-60).
     public func deregister(_ registration: FDRegistration, closeDescriptor: Bool) {
         if isOnHubThread || !loopRunning.load(ordering: .acquiring) {
             // With no loop running nothing else touches the hub's tables (and nobody would drain
@@ -76,7 +80,10 @@ extension Hub {
                 _ = cgreenio_epoll_del(epollFD, fd)
             }
         }
-        if closeDescriptor { _ = Glibc.close(fd) }
+        if closeDescriptor && !registration.descriptorReleased {
+            registration.descriptorReleased = true
+            _ = Glibc.close(fd)
+        }
     }
 
     // MARK: Waiting

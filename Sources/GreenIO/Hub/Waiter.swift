@@ -49,6 +49,9 @@ public final class FDRegistration: @unchecked Sendable {
     var writeReady = false
     /// Set once the hub has deregistered the descriptor; waits then fail with `.closed`.
     var isClosed = false
+    /// Set once the hub closed the descriptor for this registration, or a newer registration took
+    /// its number over; the hub never closes the number on this registration's behalf after that.
+    var descriptorReleased = false
 
     init(fileDescriptor: Int32, generation: UInt32, hub: Hub) {
         self.fileDescriptor = fileDescriptor
