@@ -79,10 +79,15 @@ struct HubDescriptorTests {
             let adopted = try Socket(adopting: number)  // registers the number again
             let oldResult = await oldReader.result
 
-            // The old connection becomes readable: its events carry the old generation.
+            // The old connection becomes readable: epoll still reports it under the same number, but
+            // with the old generation, so neither a waiter nor the remembered readiness of the new
+            // registration may see it.
             try await aPeer.sendAll(bytes("stale"))
-            try adopted.setTimeout(seconds: 0.2)
-            let quiet = await hubOutcome { try await adopted.recv(10) }
+            try await Hub.sleep(for: .milliseconds(20))
+            let quiet = await hubOutcome {
+                try await hub.wait(for: .read, on: number, deadline: .after(.milliseconds(200)))
+            }
+            try adopted.setTimeout(seconds: 5)
             hubWrite(freshPeer, "fresh")
             let received = await hubOutcome { try await adopted.recv(10) }
             adopted.close()
@@ -232,6 +237,30 @@ struct HubDescriptorTests {
             #expect(error?.errno == .invalidArgument)
         }
         #expect(throws: Never.self) { try sleptOK.get() }
+        #expect(throws: Never.self) { try readyOK.get() }
+    }
+
+    @Test("EVT-61 waiting on a regular file fails with EPERM and leaves nothing registered")
+    func regularFile() async throws {
+        let (result, registered, readyOK) = try await onHub(limit: .seconds(20)) {
+            let hub = Hub.current!
+            var template = Array("/tmp/greenio-hub-XXXXXX".utf8CString)
+            let file = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+            precondition(file >= 0)
+            template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
+            defer { Glibc.close(file) }
+            let result = await hubOutcome { try await hub.wait(for: .read, on: file, deadline: .after(.seconds(5))) }
+            let registered = hub.statistics.registeredDescriptors
+            let (a, b) = hubRawSocketPair()
+            defer { hub.hubTestClose(a); hub.hubTestClose(b) }
+            hubWrite(b, "x")
+            let readyOK = await hubOutcome { try await hub.wait(for: .read, on: a, deadline: .after(.seconds(5))) }
+            return (result, registered, readyOK)
+        }
+        let error = try #require(hubError(result) as? IOError)
+        #expect(error.kind == .system)
+        #expect(error.errno == Errno(rawValue: EPERM))
+        #expect(registered == 0)
         #expect(throws: Never.self) { try readyOK.get() }
     }
 

@@ -167,6 +167,64 @@ struct HubLifecycleTests {
         #expect(pthread_equal(viaThread.1, hubThread) != 0)
     }
 
+    @Test("spawning from several threads at once runs every green thread exactly once")
+    func concurrentForeignSpawns() async throws {
+        let hub = try Hub.startThread(name: "hub-spawn-many")
+        defer { hub.stop() }
+        let seen = HubTestBox<[Int]>([])  // touched only on the hub thread
+        let perSpawner = 300
+        @Sendable func spawnBatch(_ spawner: Int) -> [Task<Void, any Error>] {
+            (0..<perSpawner).map { index in
+                hub.spawn {
+                    if index % 7 == 0 { try await Hub.yield() }
+                    seen.value.append(spawner * perSpawner + index)
+                }
+            }
+        }
+        var spawners: [Task<[Task<Void, any Error>], Never>] = []
+        for spawner in 0..<4 {
+            spawners.append(Task.detached { spawnBatch(spawner) })
+        }
+        let fromThreads = try await withThrowingTaskGroup(of: [Task<Void, any Error>].self) { group in
+            for spawner in 4..<6 {
+                group.addTask { try await hubOnNewThread(limit: .seconds(20)) { spawnBatch(spawner) } }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        var tasks = fromThreads
+        for spawner in spawners { tasks += await spawner.value }
+        var failures = 0
+        for task in tasks {
+            if case .failure = await hubResult(of: task) { failures += 1 }
+        }
+        let all = try await hubResult(of: hub.spawn { seen.value.sorted() }).get()
+        #expect(failures == 0)
+        #expect(all == Array(0..<(6 * perSpawner)))
+    }
+
+    @Test("cancelling from another thread at any moment ends the green thread (200 rounds)")
+    func cancelRaces() async throws {
+        let hub = try Hub.startThread(name: "hub-cancel-race")
+        defer { hub.stop() }
+        var outcomes: [Bool] = []
+        for round in 0..<200 {
+            let task = hub.spawn {
+                let (a, b) = hubRawSocketPair()
+                defer { hub.hubTestClose(a); hub.hubTestClose(b) }
+                if round % 2 == 0 { try await Hub.yield() }
+                try await hub.wait(for: .read, on: a)
+            }
+            if round % 3 == 0 { await Task.yield() }
+            task.cancel()
+            outcomes.append(hubIsCancellation(await hubResult(of: task, limit: .seconds(5))))
+        }
+        let stats = try await hubResult(of: hub.spawn { hub.statistics }).get()
+        #expect(outcomes.allSatisfy { $0 })
+        #expect(stats.fileDescriptorWaiters == 0)
+        #expect(stats.registeredDescriptors == 0)
+        #expect(stats.greenThreads == 1)
+    }
+
     @Test("Hub.offload runs work off the hub thread while the hub keeps running green threads")
     func offloadRunsElsewhere() async throws {
         let outcome = try await onHub(limit: .seconds(20)) {

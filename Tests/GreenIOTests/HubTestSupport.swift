@@ -205,3 +205,9 @@ extension Hub {
 func hubOutcome<T>(_ body: () async throws -> T) async -> Result<T, any Error> {
     do { return .success(try await body()) } catch { return .failure(error) }
 }
+
+/// Sends to a non-blocking socket until its buffers are full (the next send would block).
+func hubFill(_ fd: Int32) {
+    let chunk = [UInt8](repeating: 7, count: 65536)
+    while chunk.withUnsafeBytes({ Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }) > 0 {}
+}

@@ -339,15 +339,52 @@ struct HubWaitTests {
         #expect(waitersAfter == 0)
     }
 
+    @Test("a writer parked on a full socket is woken when the peer shuts down its side (eventlet #539)")
+    func peerShutdownWakesWriter() async throws {
+        let (result, elapsed) = try await onHub(limit: .seconds(20)) {
+            let hub = Hub.current!
+            let (a, b) = hubRawSocketPair()
+            defer { hub.hubTestClose(a); hub.hubTestClose(b) }
+            hubFill(a)
+            hub.spawn {
+                try await Hub.sleep(for: .milliseconds(50))
+                _ = Glibc.shutdown(b, Int32(SHUT_WR))
+            }
+            let start = Deadline.now.nanoseconds
+            let result = await hubOutcome { try await hub.wait(for: .write, on: a, deadline: .after(.seconds(10))) }
+            return (result, hubSeconds(since: start))
+        }
+        #expect(throws: Never.self) { try result.get() }
+        #expect(elapsed >= 0.045)
+        #expect(elapsed < 5)
+    }
+
+    @Test("a writer parked on a full socket is woken when the peer closes")
+    func peerCloseWakesWriter() async throws {
+        let (result, sendErrno) = try await onHub(limit: .seconds(20)) {
+            let hub = Hub.current!
+            let (a, b) = hubRawSocketPair()
+            defer { hub.hubTestClose(a) }
+            hubFill(a)
+            hub.spawn {
+                try await Hub.sleep(for: .milliseconds(50))
+                Glibc.close(b)
+            }
+            let result = await hubOutcome { try await hub.wait(for: .write, on: a, deadline: .after(.seconds(10))) }
+            let sent = hubWrite(a, "x")
+            return (result, sent < 0 ? errno : 0)
+        }
+        #expect(throws: Never.self) { try result.get() }
+        #expect(sendErrno == EPIPE || sendErrno == ECONNRESET)
+    }
+
     @Test("a closed descriptor wakes waiters in both slots and both directions")
     func closeWakesAllSlots() async throws {
         let results = try await onHub(limit: .seconds(20)) {
             let hub = Hub.current!
             let (a, b) = hubRawSocketPair()
             defer { Glibc.close(b) }
-            // Fill the send buffer so that write waits park.
-            let chunk = [UInt8](repeating: 7, count: 65536)
-            while chunk.withUnsafeBytes({ Glibc.send(a, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }) > 0 {}
+            hubFill(a)  // so that write waits park
             let registration = try hub.registration(for: a)
             let tasks = [
                 hub.spawn { try await hub.wait(for: .read, on: registration) },
