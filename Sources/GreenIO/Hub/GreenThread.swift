@@ -25,7 +25,9 @@ extension Hub {
     /// Starts a green thread: a task that runs `body` on this hub's thread, as do its child tasks.
     ///
     /// Callable from any thread. The returned task gives the body's result or error; cancelling it
-    /// wakes whatever wait the green thread is parked in with `CancellationError`.
+    /// wakes whatever wait the green thread is parked in with `CancellationError`. A green thread
+    /// spawned while the hub stops is cancelled at once; one spawned after its loop has ended for
+    /// good never runs.
     @discardableResult
     public func spawn<Success: Sendable>(
         _ body: sending @escaping () async throws -> Success
@@ -40,6 +42,9 @@ extension Hub {
             guard let task, isOnHubThread else { return nil }
             let record = GreenThread(task: task)
             greenThreads.insert(unsafeBitCast(task, to: UInt.self), record)
+            // One that starts while the hub stops (spawned late, or queued before the stop) is
+            // cancelled like those that were already running, or the hub could never finish.
+            if isStopping { task.cancel() }
             return record
         }
         defer {
@@ -81,6 +86,7 @@ extension Hub {
         }
         // The stop check runs after every batch of jobs: keep it non-generic.
         hub.runLoop { finished.isSet }
+        hub.isStopping = true
         hub.cancelAllGreenThreads()
         hub.runLoop { hub.greenThreads.isEmpty }
         guard let result = box.result else { throw CancellationError() }

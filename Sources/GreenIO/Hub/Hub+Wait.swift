@@ -23,9 +23,8 @@ extension Hub {
             registrations.append(contentsOf: repeatElement(nil, count: max(index + 1 - registrations.count, 64)))
         }
         if let stale = registrations[index] {
-            // The kernel handed out this number again, so the old descriptor was closed behind the
-            // hub's back: wake its waiters, and never let its owner close the new descriptor.
-            stale.isSuperseded = true
+            // The number names a new descriptor now: closing the old one must not close it.
+            stale.descriptorReleased = true
             deregisterOnHubThread(stale, closeDescriptor: false)
         }
         let generation = nextGeneration
@@ -54,7 +53,9 @@ extension Hub {
 
     /// Removes a registration: every waiter on it is resumed with a "closed" error first, then the
     /// descriptor leaves the epoll set, and then — if `closeDescriptor` — it is closed. Callable from
-    /// any thread (from other threads the work is done by the hub shortly after). Idempotent.
+    /// any thread (from other threads the work is done by the hub shortly after). Idempotent: the
+    /// descriptor is closed at most once, and never once `register(_:)` gave its number to a new
+    /// descriptor (EVT-60).
     public func deregister(_ registration: FDRegistration, closeDescriptor: Bool) {
         if isOnHubThread || !loopRunning.load(ordering: .acquiring) {
             // With no loop running nothing else touches the hub's tables (and nobody would drain
@@ -79,7 +80,10 @@ extension Hub {
                 _ = cgreenio_epoll_del(epollFD, fd)
             }
         }
-        if closeDescriptor && !registration.isSuperseded { _ = Glibc.close(fd) }
+        if closeDescriptor && !registration.descriptorReleased {
+            registration.descriptorReleased = true
+            _ = Glibc.close(fd)
+        }
     }
 
     // MARK: Waiting
@@ -200,7 +204,7 @@ extension Hub {
             waiterCount += 1
         }
         if waiter.kind == .sleep && waiter.deadline <= cgreenio_monotonic_ns() {
-            // Already due: go to the back of the ready queue without touching the timer heap.
+            // Already due: deadline 0 fires at the next timer check, after the jobs already ready.
             waiter.deadline = 0
         }
         if waiter.deadline != .max { timers.insert(waiter) }

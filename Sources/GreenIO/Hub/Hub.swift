@@ -54,6 +54,8 @@ public final class Hub: TaskExecutor, @unchecked Sendable {
     @exclusivity(unchecked) var timers = TimerHeap()
     @exclusivity(unchecked) var greenThreads = GreenThreadTable()
     @exclusivity(unchecked) var nextGeneration: UInt32 = 1
+    /// Set once the hub winds down (`stop()`, or `run` after its body): green threads that start
+    /// from then on are cancelled at once.
     @exclusivity(unchecked) var isStopping = false
     @exclusivity(unchecked) var stoppedLoop = false
     @exclusivity(unchecked) var waiterCount = 0

@@ -47,9 +47,9 @@ public final class FDRegistration: @unchecked Sendable {
     @exclusivity(unchecked) var writeReady = false
     /// Set once the hub has deregistered the descriptor; waits then fail with `.closed`.
     @exclusivity(unchecked) var isClosed = false
-    /// Set when a new descriptor with the same number replaced this registration: the number no
-    /// longer belongs to this registration's owner, so closing through it must not close the number.
-    @exclusivity(unchecked) var isSuperseded = false
+    /// Set once the hub closed the descriptor for this registration, or a newer registration took
+    /// its number over; the hub never closes the number on this registration's behalf after that.
+    @exclusivity(unchecked) var descriptorReleased = false
 
     init(fileDescriptor: Int32, generation: UInt32, hub: Hub) {
         self.fileDescriptor = fileDescriptor
