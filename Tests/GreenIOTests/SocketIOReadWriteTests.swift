@@ -136,6 +136,27 @@ struct SocketIOReadWriteTests {
         }
     }
 
+    @Test("CPY-20 resumable policy: a timed-out raw read consumes nothing; a raw readLine drops its partial line, as in CPython")
+    func resumableRawLoss() async throws {
+        try await onHub(limit: .seconds(10)) {
+            let (a, b) = try Socket.pair()
+            defer { a.close(); b.close() }
+            try a.setTimeout(seconds: 0.05)
+            let file = try a.makeSocketIO(mode: "rb")
+            defer { file.close() }
+            file.timeoutPolicy = .resumable
+            await expectIOError(.timedOut) { try await file.read(10) }
+            try await b.sendAll(bytes("abc"))
+            #expect(try await file.read(10) == bytes("abc"))
+            // readLine gathers "def" byte by byte, then times out waiting for the rest: those bytes
+            // are gone (the buffered layer is the one that keeps them).
+            try await b.sendAll(bytes("def"))
+            await expectIOError(.timedOut) { try await file.readLine() }
+            try await b.sendAll(bytes("ghi\n"))
+            #expect(try await file.readLine() == bytes("ghi\n"))
+        }
+    }
+
     @Test("CPY-21 latch scope: socket recv and a fresh makeSocketIO read the pending data; writes through the latched raw work")
     func latchScope() async throws {
         try await onHub(limit: .seconds(10)) {

@@ -340,6 +340,20 @@ struct SocketTimeoutTests {
         }
     }
 
+    @Test("EVT-56 closing a listener from another green thread wakes its blocked accept with .closed")
+    func closeWakesAccept() async throws {
+        try await onHub(limit: .seconds(20)) {
+            let listener = try await Socket.listen(host: "127.0.0.1", port: 0)
+            defer { listener.close() }
+            let acceptor = Hub.current!.spawn { await expectIOError(.closed, errno: EBADF) { try await listener.accept() } }
+            #expect(try await yieldUntil { parkedWaiters == 1 })
+            listener.close()
+            _ = try await acceptor.value
+            #expect(parkedWaiters == 0)
+            await expectIOError(.system, errno: EBADF) { try await listener.accept() }
+        }
+    }
+
     @Test("EVT-56 closing from another thread (off the hub) wakes a blocked reader and writer")
     func closeFromAnotherThread() async throws {
         try await onHub(limit: .seconds(20)) {
