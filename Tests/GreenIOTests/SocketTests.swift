@@ -193,6 +193,29 @@ struct SocketTests {
         }
     }
 
+    @Test("CPY-25 a writer parked on a full socket is woken with an error when the peer goes away (never hangs)")
+    func parkedWriterWokenByPeerClose() async throws {
+        try await onHub(limit: .seconds(10)) {
+            let (client, server) = try await tcpPair()
+            defer { client.close(); server.close() }
+            try client.setOption(.sendBufferSize, 4096)
+            try server.setOption(.receiveBufferSize, 4096)
+            let writer = Hub.current!.spawn { () async throws -> IOError? in
+                do {
+                    try await client.sendAll([UInt8](repeating: 9, count: 32 << 20))
+                    return nil
+                } catch let error as IOError {
+                    return error
+                }
+            }
+            #expect(try await yieldUntil { parkedWaiters == 1 })
+            server.close()  // unread data: the peer resets the connection
+            let error = try #require(try await writer.value)
+            #expect(error.kind == .system, "\(error)")
+            #expect(error.errno == .connectionReset || error.errno == .brokenPipe, "\(error)")
+        }
+    }
+
     @Test("EVT-58 full duplex: one green thread sendAll's 10× the buffer size while another reads on the same socket")
     func fullDuplex() async throws {
         try await onHub(limit: .seconds(30)) {
@@ -221,6 +244,25 @@ struct SocketTests {
             #expect(received.count == total)
             #expect(received == payload)
         }
+    }
+
+    @Test("a socket made off the hub registers with the hub of the green thread that first waits on it")
+    func lazyRegistration() async throws {
+        let (a, b) = try Socket.pair()
+        defer { a.close(); b.close() }
+        #expect(a.registration == nil)
+        let got = try await onHub(limit: .seconds(10)) { () async throws -> [UInt8] in
+            let reader = Hub.current!.spawn { try await a.recv(10) }
+            #expect(try await yieldUntil { parkedWaiters == 1 })
+            #expect(a.registration?.hub === Hub.current)
+            try await b.sendAll(bytes("late"))
+            let got = try await reader.value
+            // Close here, while the hub that holds the registration runs.
+            a.close()
+            return got
+        }
+        #expect(got == bytes("late"))
+        #expect(a.fileDescriptor == -1)
     }
 
     @Test("IPv6: a round trip over [::1]; addresses are IPv6")
