@@ -159,7 +159,8 @@ public final class SocketIO: @unchecked Sendable {
     /// Non-blocking: returns nil if nothing could be read; if part of a line was read before the
     /// socket would block, returns that part (CPython raises "read() should have returned a bytes
     /// object, not 'NoneType'" and loses it).
-    /// - Throws: as `readInto`.
+    /// - Throws: as `readInto`; the bytes of a partial line read before an error (a timeout, say)
+    ///   are lost, as in CPython — use the buffered layer to keep them.
     public func readLine(limit: Int = -1) async throws -> [UInt8]? {
         var line: [UInt8] = []
         let byte = UnsafeMutableRawBufferPointer.allocate(byteCount: 1, alignment: 1)

@@ -4,6 +4,8 @@ public enum TimeoutPolicy: Sendable, Hashable {
     /// "cannot read from timed out object". The socket and other file objects stay usable.
     case latch
     /// Go/asyncio style: the timeout is reported once and the next read simply continues.
-    /// GreenIO never loses received bytes, so nothing is missing when it does.
+    /// A single raw read that times out has consumed nothing, and the buffered layer keeps what it
+    /// had gathered, so nothing is missing when it does. (The raw object's own `readLine` and
+    /// `readAll` drop a partial result on a timeout, as in CPython.)
     case resumable
 }

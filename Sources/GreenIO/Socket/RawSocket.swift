@@ -42,6 +42,9 @@ public protocol RawSocket: AnyObject, Sendable {
 
     /// Receives at most `buffer.count` bytes into `buffer`.
     ///
+    /// An empty buffer consumes nothing but still waits, like any receive, until the socket is
+    /// readable (data or end of stream), so timeouts fire (EVT-08; CPython returns at once).
+    ///
     /// - Parameter deadline: an absolute limit on top of the socket's timeout (nil for none).
     /// - Returns: `.completed(n)` (0 = end of stream, or an empty buffer) or, in non-blocking mode,
     ///   `.wouldBlock(direction)`.

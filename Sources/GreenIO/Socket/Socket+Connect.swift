@@ -71,9 +71,26 @@ extension Socket {
             break
         }
         if mode == .nonBlocking { throw IOError(.wouldBlock, Errno.inProgress.message, errno: .inProgress) }
-        try await wait(for: .write, until: mode.deadline(capping: deadline))
-        let error = try intOption(.error)
-        if error != 0 { throw IOError.system(Errno(rawValue: Int32(error))) }
+        let waitDeadline = mode.deadline(capping: deadline)
+        while true {
+            try await wait(for: .write, until: waitDeadline)
+            // A wake-up only means "look again": it may be readiness the hub saw before this connect
+            // started (a fresh, unconnected socket polls as writable). A failure is in SO_ERROR; the
+            // handshake is done once the socket has a peer.
+            let error = try intOption(.error)
+            if error != 0 { throw IOError.system(Errno(rawValue: Int32(error))) }
+            if hasPeer(fd) { return }
+        }
+    }
+
+    /// Whether `getpeername` succeeds, i.e. the connection is established.
+    private func hasPeer(_ fd: Int32) -> Bool {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let result = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) }
+        }
+        return result == 0
     }
 
     /// Python's `connect_ex`: connects and returns 0, or the error number instead of throwing.

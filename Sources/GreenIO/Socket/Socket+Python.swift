@@ -2,7 +2,8 @@ import Glibc
 
 extension Socket {
     /// Python's `recv(bufsize)`: receives at most `maxBytes` bytes; an empty result is the end of
-    /// the stream (or `maxBytes == 0`).
+    /// the stream (or `maxBytes == 0`, which, unlike CPython, first waits until the socket is
+    /// readable, so timeouts fire).
     /// - Throws: `IOError` `.wouldBlock` in non-blocking mode when nothing is there, `.timedOut`
     ///   ("timed out"), `.invalidArgument` for a negative size, `.system`; `CancellationError`.
     public func recv(_ maxBytes: Int) async throws -> [UInt8] {
