@@ -39,7 +39,8 @@ public final class FDRegistration: @unchecked Sendable {
     /// The registered file descriptor.
     public let fileDescriptor: Int32
     let generation: UInt32
-    unowned(unsafe) let hub: Hub
+    /// The hub this descriptor is registered with (strong: a socket may outlive the loop that ran it).
+    let hub: Hub
     @exclusivity(unchecked) var readers: (primary: Waiter?, secondary: Waiter?) = (nil, nil)
     @exclusivity(unchecked) var writers: (primary: Waiter?, secondary: Waiter?) = (nil, nil)
     /// Readiness seen while nobody waited; consumed by the next wait in that direction.
