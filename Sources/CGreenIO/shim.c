@@ -1,5 +1,7 @@
 #define _GNU_SOURCE
 #include "CGreenIO.h"
+#include <sys/socket.h>
+#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/eventfd.h>
@@ -47,8 +49,8 @@ int cgreenio_epoll_add(int epfd, int fd, uint32_t mask, uint64_t data) { return 
 int cgreenio_epoll_mod(int epfd, int fd, uint32_t mask, uint64_t data) { return epoll_control(epfd, EPOLL_CTL_MOD, fd, mask, data); }
 int cgreenio_epoll_del(int epfd, int fd) { return epoll_control(epfd, EPOLL_CTL_DEL, fd, 0, 0); }
 
-int cgreenio_accept(int fd, struct sockaddr *address, socklen_t *length) {
-    return accept4(fd, address, length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+int cgreenio_accept(int fd, void *address, uint32_t *length) {
+    return accept4(fd, (struct sockaddr *)address, (socklen_t *)length, SOCK_NONBLOCK | SOCK_CLOEXEC);
 }
 
 void cgreenio_set_thread_name(const char *name) {

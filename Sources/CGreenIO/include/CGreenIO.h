@@ -5,14 +5,10 @@
 // - `struct epoll_event` is packed on x86-64, so Swift must not touch its fields directly.
 // - A C `_Thread_local` pointer is the cheapest way to find the hub running on this thread.
 
+// Only freestanding headers here: a system header included by this module would make the module
+// own that header's declarations, hiding them from code that imports Glibc but not CGreenIO.
 #include <stdint.h>
 #include <stddef.h>
-#include <sys/types.h>
-#include <sys/socket.h>
-#include <netinet/in.h>
-#include <sys/un.h>
-#include <netdb.h>
-#include <signal.h>
 
 /// An opaque array of `struct epoll_event` allocated by `cgreenio_events_alloc`.
 typedef struct cgreenio_events cgreenio_events;
@@ -31,8 +27,9 @@ int cgreenio_eventfd(void);
 int cgreenio_epoll_add(int epfd, int fd, uint32_t mask, uint64_t data);
 int cgreenio_epoll_mod(int epfd, int fd, uint32_t mask, uint64_t data);
 int cgreenio_epoll_del(int epfd, int fd);
-/// `accept4(fd, address, length, SOCK_NONBLOCK | SOCK_CLOEXEC)`.
-int cgreenio_accept(int fd, struct sockaddr *address, socklen_t *length);
+/// `accept4(fd, address, length, SOCK_NONBLOCK | SOCK_CLOEXEC)`; `address` is a `struct sockaddr *`
+/// and `length` a `socklen_t *`.
+int cgreenio_accept(int fd, void *address, uint32_t *length);
 /// Names the calling thread (`pthread_setname_np`, truncated to 15 bytes).
 void cgreenio_set_thread_name(const char *name);
 
