@@ -25,6 +25,8 @@ struct LineClient: Sendable {
         do {
             socket = try await Socket.connect(host: endpoint.host, port: endpoint.port,
                                               timeout: timeout.map { .timeout($0) } ?? .blocking)
+            // From here on the timeout bounds each read only (through its deadline), not sends.
+            try socket.setTimeout(.blocking)
             try socket.setOption(.noDelay, true)
         } catch {
             return "cannot connect to \(endpoint): \(error)"
@@ -71,7 +73,8 @@ struct LineClient: Sendable {
         while true {
             let count: Int
             do {
-                guard case .completed(let n) = try await socket.receive(into: buffer, deadline: nil) else { continue }
+                let deadline = timeout.map { Deadline.after($0) }
+                guard case .completed(let n) = try await socket.receive(into: buffer, deadline: deadline) else { continue }
                 count = n
             } catch let error as IOError where error.kind == .timedOut {
                 return "timed out waiting for \(endpoint)"
