@@ -7,9 +7,9 @@ struct EchoSettings: Sendable {
     var lineTimeout: Duration?
     /// The longest line accepted, terminator included.
     var maxLine: Int
-    /// How long a goodbye (an `ERR` line, the final echo) may take to send, and how long the
-    /// server then keeps reading and discarding input so that closing does not reset the
-    /// connection before the client has read the goodbye.
+    /// How long an `ERR` reply may take to send, and how long the server then keeps reading and
+    /// discarding input, so that closing does not reset the connection before the client has
+    /// read the reply.
     var lingerTime: Duration = .seconds(1)
 }
 

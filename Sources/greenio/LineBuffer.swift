@@ -6,7 +6,8 @@ import Glibc
 /// Bytes are read straight into the buffer's free space, and complete lines are echoed straight
 /// out of it, so an echo copies nothing but the pending line (moved to the front after a flush).
 /// Memory stays bounded: the buffer starts small and grows only while a single pending line fills
-/// it, up to `lineLimit + 1` bytes (enough to see that a line is too long).
+/// it, up to `lineLimit + 1` bytes (enough to see that a line is too long) or its initial size,
+/// whichever is larger.
 struct LineBuffer: ~Copyable {
     /// The longest line accepted, terminator included.
     let lineLimit: Int
@@ -16,6 +17,9 @@ struct LineBuffer: ~Copyable {
     private var count = 0
     /// Where the pending line starts; everything before it is complete lines.
     private var pendingStart = 0
+    /// How far the bytes held have been searched for newlines, so that a long line arriving in
+    /// small pieces is not searched again from its start after every read.
+    private var searchedCount = 0
 
     /// What `scanLines()` found in the bytes held.
     struct Scan {
@@ -33,7 +37,7 @@ struct LineBuffer: ~Copyable {
     init(lineLimit: Int, initialCapacity: Int = 8192) {
         self.lineLimit = max(lineLimit, 1)
         maximumCapacity = max(initialCapacity, self.lineLimit + 1)
-        storage = .allocate(byteCount: min(initialCapacity, maximumCapacity), alignment: 1)
+        storage = .allocate(byteCount: max(initialCapacity, 1), alignment: 1)
     }
 
     deinit { storage.deallocate() }
@@ -63,17 +67,20 @@ struct LineBuffer: ~Copyable {
             return Scan(completeLines: UnsafeRawBufferPointer(start: nil, count: 0), lineTooLong: false)
         }
         var lineStart = pendingStart
+        var searchFrom = max(pendingStart, searchedCount)
         var tooLong = false
-        while lineStart < count, let newline = memchr(base + lineStart, 0x0A, count - lineStart) {
+        while searchFrom < count, let newline = memchr(base + searchFrom, 0x0A, count - searchFrom) {
             let lineEnd = base.distance(to: newline) + 1
             if lineEnd - lineStart > lineLimit {
                 tooLong = true
                 break
             }
             lineStart = lineEnd
+            searchFrom = lineEnd
         }
         if count - lineStart > lineLimit { tooLong = true }
         pendingStart = lineStart
+        searchedCount = count
         return Scan(completeLines: UnsafeRawBufferPointer(start: base, count: lineStart), lineTooLong: tooLong)
     }
 
@@ -85,12 +92,14 @@ struct LineBuffer: ~Copyable {
         }
         count = pending
         pendingStart = 0
+        searchedCount = pending
     }
 
     /// Forgets everything held (the buffer keeps its memory, to be reused as scratch space).
     mutating func removeAll() {
         count = 0
         pendingStart = 0
+        searchedCount = 0
     }
 
     private mutating func grow() {
