@@ -26,6 +26,7 @@ let package = Package(
             name: "greenio",
             dependencies: [
                 "GreenIO",
+                "CGreenIO",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]

@@ -1,0 +1,105 @@
+import GreenIO
+
+/// The limits `greenio serve` applies to every connection.
+struct EchoSettings: Sendable {
+    /// How long a client may take to complete each line (counted from the connection, then from
+    /// its previous line); nil for no limit.
+    var lineTimeout: Duration?
+    /// The longest line accepted, terminator included.
+    var maxLine: Int
+    /// How long an `ERR` reply may take to send, and how long the server then keeps reading and
+    /// discarding input, so that closing does not reset the connection before the client has
+    /// read the reply.
+    var lingerTime: Duration = .seconds(1)
+}
+
+/// One client connection of `greenio serve`, served by its own green thread: every line received
+/// is written back byte for byte until the client ends its side, breaks a limit or fails.
+struct EchoSession: Sendable {
+    let socket: Socket
+    let peer: SocketAddress
+    let settings: EchoSettings
+
+    private static let timeoutReply = Array("ERR timeout\n".utf8)
+    private static let lineTooLongReply = Array("ERR line too long\n".utf8)
+    /// The most input discarded while lingering before a close.
+    private static let lingerByteLimit = 1 << 20
+
+    /// Serves the connection to its end, logs how it ended and closes the socket.
+    func run() async {
+        StandardStreams.printError("open \(peer)")
+        let reason: String
+        do {
+            try socket.setOption(.noDelay, true)
+            reason = try await echoLines()
+        } catch is CancellationError {
+            reason = "server stopping"
+        } catch let error as IOError where error.kind == .timedOut {
+            reason = "timed out sending"
+        } catch {
+            reason = "error: \(error)"
+        }
+        socket.close()
+        StandardStreams.printError("close \(peer) (\(reason))")
+    }
+
+    /// Echoes complete lines, one send per read, until the connection ends; returns why it ended.
+    private func echoLines() async throws -> String {
+        var buffer = LineBuffer(lineLimit: settings.maxLine)
+        var lineDeadline = settings.lineTimeout.map { Deadline.after($0) }
+        while true {
+            let count: Int
+            do {
+                guard case .completed(let n) = try await socket.receive(into: buffer.freeSpace(), deadline: lineDeadline) else {
+                    continue  // Would-block cannot happen in blocking mode; just try again.
+                }
+                count = n
+            } catch let error as IOError where error.kind == .timedOut {
+                await sayGoodbye(Self.timeoutReply, buffer: &buffer)
+                return "timeout"
+            }
+            if count == 0 {
+                let finalLine = buffer.pendingLine
+                if !finalLine.isEmpty { try await socket.sendAll(finalLine, deadline: sendDeadline()) }
+                return "end of stream"
+            }
+            buffer.didRead(count)
+            let scan = buffer.scanLines()
+            if !scan.completeLines.isEmpty {
+                try await socket.sendAll(scan.completeLines, deadline: sendDeadline())
+                lineDeadline = settings.lineTimeout.map { Deadline.after($0) }
+            }
+            if scan.lineTooLong {
+                await sayGoodbye(Self.lineTooLongReply, buffer: &buffer)
+                return "line too long"
+            }
+            buffer.dropCompleteLines()
+        }
+    }
+
+    /// The deadline for one flush of echoed lines: the line timeout, if any.
+    private func sendDeadline() -> Deadline? {
+        settings.lineTimeout.map { Deadline.after($0) }
+    }
+
+    /// Sends `reply`, ends the server's side, and reads and discards input for a while (using
+    /// `buffer` as scratch space) so that the close that follows does not reset the connection
+    /// while the client still has unread input in flight.
+    /// Best effort: a client that has gone or stopped reading simply misses the reply.
+    private func sayGoodbye(_ reply: [UInt8], buffer: inout LineBuffer) async {
+        let deadline = Deadline.after(settings.lingerTime)
+        do {
+            try await socket.sendAll(reply, deadline: deadline)
+            try socket.shutdown(.write)
+        } catch {
+            return
+        }
+        var discarded = 0
+        while discarded < Self.lingerByteLimit {
+            buffer.removeAll()
+            guard case .completed(let n) = try? await socket.receive(into: buffer.freeSpace(), deadline: deadline),
+                  n > 0 else { return }
+            discarded += n
+        }
+    }
+}

@@ -1,0 +1,113 @@
+import Glibc
+
+/// The input buffer of one `greenio serve` connection: bytes read from the client, split into
+/// complete lines (each ending in `\n`) and one pending, unterminated line.
+///
+/// Bytes are read straight into the buffer's free space, and complete lines are echoed straight
+/// out of it, so an echo copies nothing but the pending line (moved to the front after a flush).
+/// Memory stays bounded: the buffer starts small and grows only while a single pending line fills
+/// it, up to `lineLimit + 1` bytes (enough to see that a line is too long) or its initial size,
+/// whichever is larger.
+struct LineBuffer: ~Copyable {
+    /// The longest line accepted, terminator included.
+    let lineLimit: Int
+    private let maximumCapacity: Int
+    private var storage: UnsafeMutableRawBufferPointer
+    /// Bytes held: `[0, count)`.
+    private var count = 0
+    /// Where the pending line starts; everything before it is complete lines.
+    private var pendingStart = 0
+    /// How far the bytes held have been searched for newlines, so that a long line arriving in
+    /// small pieces is not searched again from its start after every read.
+    private var searchedCount = 0
+
+    /// What `scanLines()` found in the bytes held.
+    struct Scan {
+        /// The complete lines (each with its `\n`) that come before any line that is too long.
+        var completeLines: UnsafeRawBufferPointer
+        /// True when a line (complete, or pending and already over the limit) is longer than
+        /// `lineLimit` bytes; the bytes from that line on are not in `completeLines`.
+        var lineTooLong: Bool
+    }
+
+    /// Makes an empty buffer.
+    /// - Parameters:
+    ///   - lineLimit: the longest line accepted, terminator included (at least 1).
+    ///   - initialCapacity: the size of the first allocation.
+    init(lineLimit: Int, initialCapacity: Int = 8192) {
+        self.lineLimit = max(lineLimit, 1)
+        maximumCapacity = max(initialCapacity, self.lineLimit + 1)
+        storage = .allocate(byteCount: max(initialCapacity, 1), alignment: 1)
+    }
+
+    deinit { storage.deallocate() }
+
+    /// The free space after the bytes held, to read into. Call `didRead(_:)` with the number of
+    /// bytes read into it. Never empty while the pending line is within `lineLimit` (the buffer
+    /// grows if that line fills it), which `scanLines()` guarantees unless it reports a line too long.
+    mutating func freeSpace() -> UnsafeMutableRawBufferPointer {
+        if count == storage.count { grow() }
+        return UnsafeMutableRawBufferPointer(rebasing: storage[count...])
+    }
+
+    /// Records that `byteCount` bytes were read into `freeSpace()`.
+    mutating func didRead(_ byteCount: Int) {
+        count += byteCount
+    }
+
+    /// The unterminated line held after the complete lines (what to echo at end of stream).
+    var pendingLine: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: storage[pendingStart..<count])
+    }
+
+    /// Finds the complete lines held, checking each against `lineLimit`, and marks them as
+    /// complete. Call `dropCompleteLines()` once they have been sent.
+    mutating func scanLines() -> Scan {
+        guard let base = storage.baseAddress else {
+            return Scan(completeLines: UnsafeRawBufferPointer(start: nil, count: 0), lineTooLong: false)
+        }
+        var lineStart = pendingStart
+        var searchFrom = max(pendingStart, searchedCount)
+        var tooLong = false
+        while searchFrom < count, let newline = memchr(base + searchFrom, 0x0A, count - searchFrom) {
+            let lineEnd = base.distance(to: newline) + 1
+            if lineEnd - lineStart > lineLimit {
+                tooLong = true
+                break
+            }
+            lineStart = lineEnd
+            searchFrom = lineEnd
+        }
+        if count - lineStart > lineLimit { tooLong = true }
+        pendingStart = lineStart
+        searchedCount = count
+        return Scan(completeLines: UnsafeRawBufferPointer(start: base, count: lineStart), lineTooLong: tooLong)
+    }
+
+    /// Forgets the complete lines found by `scanLines()`, moving the pending line to the front.
+    mutating func dropCompleteLines() {
+        let pending = count - pendingStart
+        if pending > 0, pendingStart > 0, let base = storage.baseAddress {
+            memmove(base, base + pendingStart, pending)
+        }
+        count = pending
+        pendingStart = 0
+        searchedCount = pending
+    }
+
+    /// Forgets everything held (the buffer keeps its memory, to be reused as scratch space).
+    mutating func removeAll() {
+        count = 0
+        pendingStart = 0
+        searchedCount = 0
+    }
+
+    private mutating func grow() {
+        let capacity = min(storage.count * 2, maximumCapacity)
+        guard capacity > storage.count else { return }
+        let larger = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 1)
+        larger.copyMemory(from: UnsafeRawBufferPointer(storage))
+        storage.deallocate()
+        storage = larger
+    }
+}
