@@ -58,6 +58,35 @@ struct HubDescriptorTests {
         #expect(waiters == 0)
     }
 
+    @Test("EVT-57 a wait by number notices the number was reused behind the hub's back")
+    func fdReuseNoticedByNumberedWait() async throws {
+        let outcome = try await onHub(limit: .seconds(20)) {
+            let hub = Hub.current!
+            let (old, oldPeer) = hubRawSocketPair()
+            defer { Glibc.close(oldPeer) }
+            let oldWaiter = hub.spawn { try await hub.wait(for: .read, on: old) }
+            try await hubUntil { hub.statistics.fileDescriptorWaiters == 1 }
+
+            // The number now names a readable pipe, and nobody tells the hub.
+            let (pipeRead, pipeWrite) = hubRawPipe()
+            defer { Glibc.close(pipeWrite) }
+            hubWrite(pipeWrite, "new")
+            precondition(dup2(pipeRead, old) == old)
+            Glibc.close(pipeRead)
+            // A wait by number finds the stale registration, sees epoll no longer knows the number,
+            // and registers the new descriptor: the old waiter is retired, the new wait works.
+            try await hub.wait(for: .read, on: old, deadline: .after(.seconds(5)))
+            let oldResult = await oldWaiter.result
+            let data = hubRead(old)
+            hub.hubTestClose(old)
+            return (oldResult, data, hub.statistics.fileDescriptorWaiters)
+        }
+        let (oldResult, data, waiters) = outcome
+        #expect(hubIOErrorKind(oldResult) == .closed)
+        #expect(data == "new")
+        #expect(waiters == 0)
+    }
+
     @Test("EVT-57 a new Socket on a reused number retires the old registration; stale events stay out")
     func fdReuseWithSocket() async throws {
         let outcome = try await onHub(limit: .seconds(20)) {

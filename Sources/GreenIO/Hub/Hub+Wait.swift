@@ -30,7 +30,7 @@ extension Hub {
         let generation = nextGeneration
         nextGeneration = nextGeneration == UInt32.max ? 1 : nextGeneration + 1
         let registration = FDRegistration(fileDescriptor: fd, generation: generation, hub: self)
-        let mask = cgreenio_EPOLLIN | cgreenio_EPOLLOUT | cgreenio_EPOLLRDHUP | cgreenio_EPOLLET
+        let mask = Hub.registrationMask
         let data = UInt64(generation) << 32 | UInt64(UInt32(bitPattern: fd))
         if cgreenio_epoll_add(epollFD, fd, mask, data) != 0 {
             let errno = Errno.current
@@ -46,10 +46,24 @@ extension Hub {
     }
 
     /// The registration of `fd` on this hub, registering it if needed. Hub thread only.
+    ///
+    /// A descriptor number is only a number: if the descriptor it named was closed without the hub
+    /// (a plain `close`) and the number was handed out again, the old registration is stale. This
+    /// call checks with epoll that the number is still registered and, if it is not, registers the
+    /// new descriptor (the old registration's waiters get a "closed" error). Sockets keep their
+    /// registration and do not pay for this check.
+    ///
+    /// - Throws: `IOError` as `register(_:)`.
     public func registration(for fd: Int32) throws -> FDRegistration {
-        if fd >= 0, Int(fd) < registrations.count, let existing = registrations[Int(fd)] { return existing }
+        if fd >= 0, Int(fd) < registrations.count, let existing = registrations[Int(fd)] {
+            let data = UInt64(existing.generation) << 32 | UInt64(UInt32(bitPattern: fd))
+            if cgreenio_epoll_mod(epollFD, fd, Hub.registrationMask, data) == 0 { return existing }
+        }
         return try register(fd)
     }
+
+    /// Edge-triggered, both directions, peer hang-up included.
+    static let registrationMask = cgreenio_EPOLLIN | cgreenio_EPOLLOUT | cgreenio_EPOLLRDHUP | cgreenio_EPOLLET
 
     /// Removes a registration: every waiter on it is resumed with a "closed" error first, then the
     /// descriptor leaves the epoll set, and then — if `closeDescriptor` — it is closed. Callable from
