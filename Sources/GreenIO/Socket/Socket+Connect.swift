@@ -47,8 +47,9 @@ extension Socket {
             if errno == .interrupted || errno == .connectionAborted { continue }
             guard errno == .wouldBlock else { throw IOError.system(errno) }
             if mode == .nonBlocking { throw IOError.wouldBlock() }
-            if waitDeadline == nil { waitDeadline = mode.deadline(capping: nil) }
-            try await wait(for: .read, until: waitDeadline!)
+            let limit = waitDeadline ?? mode.deadline(capping: nil)
+            waitDeadline = limit
+            try await wait(for: .read, until: limit)
         }
     }
 

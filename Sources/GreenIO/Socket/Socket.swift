@@ -151,8 +151,9 @@ public final class Socket: RawSocket, @unchecked Sendable {
             if errno == .interrupted { continue }
             guard errno == .wouldBlock else { throw IOError.system(errno) }
             if mode == .nonBlocking { return .wouldBlock(.read) }
-            if waitDeadline == nil { waitDeadline = mode.deadline(capping: deadline) }
-            try await wait(for: .read, until: waitDeadline!)
+            let limit = waitDeadline ?? mode.deadline(capping: deadline)
+            waitDeadline = limit
+            try await wait(for: .read, until: limit)
         }
     }
 
@@ -167,8 +168,9 @@ public final class Socket: RawSocket, @unchecked Sendable {
             if errno == .interrupted { continue }
             guard errno == .wouldBlock else { throw IOError.system(errno) }
             if mode == .nonBlocking { return .wouldBlock(.write) }
-            if waitDeadline == nil { waitDeadline = mode.deadline(capping: deadline) }
-            try await wait(for: .write, until: waitDeadline!)
+            let limit = waitDeadline ?? mode.deadline(capping: deadline)
+            waitDeadline = limit
+            try await wait(for: .write, until: limit)
         }
     }
 
