@@ -48,3 +48,29 @@ private final class Reports: @unchecked Sendable {
     var count: Int { durations.count }
     func append(_ duration: Duration) { durations.append(duration) }
 }
+
+@Suite("Buffered smoke", .timeLimit(.minutes(1)))
+struct BufferedSmokeTests {
+    @Test("readline over a socketpair returns lines split across writes, then the tail at EOF")
+    func readlineSmoke() async throws {
+        let lines = try await onHub {
+            let (a, b) = try Socket.pair()
+            defer { a.close(); b.close() }
+            let reader = try a.makeReader(bufferSize: 4)
+            defer { reader.close() }
+            Hub.current!.spawn {
+                for chunk in ["hel", "lo\nwor", "ld\n\nta", "il"] {
+                    try await b.sendAll(bytes(chunk))
+                    try await Hub.sleep(for: .milliseconds(2))
+                }
+                b.close()
+            }
+            var lines: [String] = []
+            while let line = try await reader.readLine(), !line.isEmpty {
+                lines.append(String(decoding: line, as: UTF8.self))
+            }
+            return lines
+        }
+        #expect(lines == ["hello\n", "world\n", "\n", "tail"])
+    }
+}

@@ -221,13 +221,7 @@ extension RawSocket {
     /// - Parameter mode: any combination of "r", "w" and "b" ("" and "b" mean read).
     /// - Throws: `IOError` `.invalidArgument` "invalid mode 'x' (only r, w, b allowed)".
     public func makeSocketIO(mode: String = "rb") throws -> SocketIO {
-        guard mode.allSatisfy({ "rwb".contains($0) }) else {
-            throw IOError.invalidArgument("invalid mode '\(mode)' (only r, w, b allowed)")
-        }
-        let writing = mode.contains("w")
-        let reading = mode.contains("r") || !writing
-        let rawMode = (reading ? "r" : "") + (writing ? "w" : "") + "b"
-        let file = try SocketIO(self, mode: rawMode)
+        let file = try SocketIO(self, mode: FileMode(mode).rawMode)
         retainFileReference()
         return file
     }

@@ -27,6 +27,9 @@ public struct IOError: Error, Equatable, Sendable, CustomStringConvertible {
         case timedOutObject
         /// The call needs a green thread on a hub, and there is none on this thread.
         case notOnHub
+        /// A strict line read found no separator within its limit; nothing was consumed
+        /// (asyncio's `LimitOverrunError`).
+        case lineTooLong
     }
 
     /// The category of the error.

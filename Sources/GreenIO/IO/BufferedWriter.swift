@@ -1,0 +1,158 @@
+/// CPython's `io.BufferedWriter` over a `SocketIO`.
+///
+/// `write` copies into the buffer when the bytes fit and sends them through directly when they are
+/// large; nothing is sent until the buffer fills, `flush()` or `close()` (there is no line
+/// buffering, as with CPython's `makefile`). Each raw send obeys the socket's timeout; `deadline`
+/// adds an absolute limit for the whole call.
+///
+/// In non-blocking mode a write that cannot take all of its bytes throws `IOError` `.wouldBlock`
+/// whose `bytesTransferred` is how many bytes of this call were accepted (sent or buffered;
+/// CPython's `characters_written`): re-submit the rest later. Buffered bytes survive for a later
+/// `flush()`. After a timeout the buffer is consistent: sent bytes are gone from it, unsent ones
+/// stay; a large write that went through directly may have partly reached the peer.
+///
+/// A writer is used by one green thread at a time; a second, concurrent call fails with `.busy`.
+public final class BufferedWriter: BinaryWriting, @unchecked Sendable {
+    /// The raw file object underneath.
+    public let raw: SocketIO
+    /// The buffer size: writes up to this size are collected before anything is sent.
+    public let bufferSize: Int
+    /// True once `close()` was called.
+    public private(set) var isClosed = false
+
+    /// Unsent bytes are `storage[0..<count]` (allocated on first use).
+    @exclusivity(unchecked) var storage = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+    @exclusivity(unchecked) var count = 0
+    @exclusivity(unchecked) var isBusy = false
+
+    /// Makes a buffered writer over `raw`.
+    /// - Throws: `IOError` `.invalidArgument` "buffer size must be strictly positive" for
+    ///   `bufferSize <= 0`; `.unsupportedOperation` "File or stream is not writable." if `raw` was
+    ///   not opened for writing.
+    public init(_ raw: SocketIO, bufferSize: Int = 8192) throws {
+        guard bufferSize > 0 else { throw IOError.invalidArgument("buffer size must be strictly positive") }
+        guard try raw.writable() else { throw IOError(.unsupportedOperation, "File or stream is not writable.") }
+        self.raw = raw
+        self.bufferSize = bufferSize
+    }
+
+    deinit {
+        storage.deallocate()
+    }
+
+    /// The number of bytes accepted and not yet sent.
+    public var bufferedByteCount: Int { count }
+
+    /// The descriptor, -1 once closed (CPython's `name`).
+    public var name: Int32 { raw.name }
+
+    /// "wb" or "rwb", from the raw object.
+    public var mode: String { raw.mode }
+
+    @inline(__always) private func enter(_ operation: String) throws {
+        if isClosed { throw IOError.invalidArgument("\(operation) to closed file") }
+        if isBusy { throw IOError(.busy, "reentrant call inside BufferedWriter: another green thread is writing") }
+        isBusy = true
+    }
+
+    @inline(__always) private func leave() { isBusy = false }
+
+    /// Copies as much of `bytes` as fits into the free space; returns how much.
+    private func buffer(_ bytes: UnsafeRawBufferPointer) -> Int {
+        if storage.baseAddress == nil { storage = .allocate(byteCount: bufferSize, alignment: 1) }
+        let n = Swift.min(bytes.count, bufferSize - count)
+        if n > 0 {
+            UnsafeMutableRawBufferPointer(rebasing: storage[count..<(count + n)])
+                .copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[0..<n]))
+            count += n
+        }
+        return n
+    }
+
+    /// Sends buffered bytes until none are left.
+    /// - Returns: false if the socket would block first (the rest stays buffered, at the front).
+    private func drain(deadline: Deadline?) async throws -> Bool {
+        var sent = 0
+        defer {
+            // Whatever happened, drop what was sent and keep the rest at the front.
+            if sent > 0, let base = storage.baseAddress {
+                count -= sent
+                if count > 0 { base.copyMemory(from: base + sent, byteCount: count) }
+            }
+        }
+        while sent < count {
+            let pending = UnsafeRawBufferPointer(rebasing: storage[sent..<count])
+            guard let n = try await raw.write(pending, deadline: deadline) else { return false }
+            sent += n
+        }
+        return true
+    }
+
+    /// Accepts all of `bytes`: buffers them if they fit, else flushes and sends large data
+    /// straight through (CPython's `write`).
+    /// - Returns: `bytes.count`.
+    /// - Throws: `IOError` `.wouldBlock` with `bytesTransferred` (non-blocking, not everything
+    ///   accepted); `.invalidArgument` "write to closed file"; `.timedOut` and socket errors
+    ///   (buffered bytes stay consistent); `CancellationError`.
+    public func write(_ bytes: UnsafeRawBufferPointer, deadline: Deadline? = nil) async throws -> Int {
+        try enter("write")
+        defer { leave() }
+        if bytes.count <= bufferSize - count {
+            return buffer(bytes)
+        }
+        // Make room: send what is buffered.
+        if try await !drain(deadline: deadline) {
+            let accepted = buffer(bytes)
+            if accepted == bytes.count { return accepted }
+            throw IOError.wouldBlock(bytesTransferred: accepted)
+        }
+        // The buffer is empty: large data goes straight through, the tail is buffered.
+        var written = 0
+        while bytes.count - written > bufferSize {
+            let rest = UnsafeRawBufferPointer(rebasing: bytes[written...])
+            guard let n = try await raw.write(rest, deadline: deadline) else {
+                written += buffer(UnsafeRawBufferPointer(rebasing: bytes[written...]))
+                if written == bytes.count { return written }
+                throw IOError.wouldBlock(bytesTransferred: written)
+            }
+            written += n
+        }
+        written += buffer(UnsafeRawBufferPointer(rebasing: bytes[written...]))
+        return written
+    }
+
+    /// `write` for a byte array.
+    public func write(_ bytes: [UInt8], deadline: Deadline? = nil) async throws -> Int {
+        if bytes.count <= bufferSize - count && !isClosed && !isBusy {
+            // Fast path: a copy into the buffer, no wait possible.
+            return bytes.withUnsafeBytes { self.buffer($0) }
+        }
+        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 1)
+        defer { copy.deallocate() }
+        copy.copyBytes(from: bytes)
+        return try await write(UnsafeRawBufferPointer(copy), deadline: deadline)
+    }
+
+    /// Sends every buffered byte (CPython's `flush`).
+    /// - Throws: `IOError` `.wouldBlock` with `bytesTransferred` 0 in non-blocking mode when the
+    ///   socket cannot take everything (the rest stays buffered for a later flush);
+    ///   `.invalidArgument` "flush of closed file"; `.timedOut`, socket errors; `CancellationError`.
+    public func flush(deadline: Deadline? = nil) async throws {
+        try enter("flush")
+        defer { leave() }
+        if try await !drain(deadline: deadline) { throw IOError.wouldBlock(bytesTransferred: 0) }
+    }
+
+    /// Flushes, then closes the writer and its raw object. The writer ends closed even if the flush
+    /// fails; then the unsent bytes are dropped and the flush's error is thrown (CPython's rule).
+    /// Idempotent.
+    public func close() async throws {
+        guard !isClosed else { return }
+        defer {
+            isClosed = true
+            count = 0
+            raw.close()
+        }
+        try await flush()
+    }
+}

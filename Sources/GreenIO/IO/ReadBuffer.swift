@@ -1,0 +1,148 @@
+import Glibc
+
+/// The byte store behind `BufferedReader`: received bytes not yet handed out live in
+/// `storage[start..<end]`.
+///
+/// It grows when a request needs more than fits (a long line is kept whole until it is complete,
+/// so nothing received is ever dropped), gives the memory back once it is empty again, and is only
+/// allocated when the first read needs it.
+struct ReadBuffer {
+    private(set) var storage = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+    private(set) var start = 0
+    private(set) var end = 0
+    /// The size the buffer returns to once empty.
+    let normalCapacity: Int
+
+    init(normalCapacity: Int) {
+        self.normalCapacity = normalCapacity
+    }
+
+    /// Frees the storage. Call once, when the owner goes away.
+    mutating func deallocate() {
+        storage.deallocate()
+        storage = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+        start = 0
+        end = 0
+    }
+
+    /// Number of buffered bytes.
+    @inline(__always) var count: Int { end - start }
+
+    /// The buffered bytes.
+    @inline(__always) var bytes: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: storage[start..<end])
+    }
+
+    /// Free space after the buffered bytes, at least `minimum` bytes (and, for an empty or small
+    /// buffer, the whole normal capacity), moving or growing the storage as needed.
+    mutating func freeSpace(atLeast minimum: Int) -> UnsafeMutableRawBufferPointer {
+        let wanted = Swift.max(minimum, 1)
+        if storage.count - end < wanted {
+            if start > 0 && storage.count - count >= wanted && storage.count >= normalCapacity {
+                compact()
+            } else {
+                reallocate(capacity: Swift.max(normalCapacity, count + wanted, storage.count * 2))
+            }
+        }
+        return UnsafeMutableRawBufferPointer(rebasing: storage[end...])
+    }
+
+    /// Records that `n` bytes were written into the space `freeSpace` returned.
+    @inline(__always) mutating func didFill(_ n: Int) {
+        end += n
+    }
+
+    /// Hands out the first `n` buffered bytes as an array and drops them from the buffer.
+    mutating func take(_ n: Int) -> [UInt8] {
+        let result = Array(UnsafeRawBufferPointer(rebasing: storage[start..<(start + n)]))
+        consume(n)
+        return result
+    }
+
+    /// Copies the first `destination.count` buffered bytes out and drops them from the buffer.
+    mutating func take(into destination: UnsafeMutableRawBufferPointer) {
+        guard destination.count > 0 else { return }
+        destination.copyMemory(from: UnsafeRawBufferPointer(rebasing: storage[start..<(start + destination.count)]))
+        consume(destination.count)
+    }
+
+    /// Drops the first `n` buffered bytes.
+    mutating func consume(_ n: Int) {
+        start += n
+        if start == end {
+            start = 0
+            end = 0
+            // A long line or a large read grew the buffer: give the memory back.
+            if storage.count > normalCapacity { reallocate(capacity: 0) }
+        }
+    }
+
+    /// Puts `bytes` back in front of the buffered bytes, as if they had never been handed out
+    /// (used when an operation fails after taking bytes, so that nothing is lost).
+    mutating func unread(_ bytes: UnsafeRawBufferPointer) {
+        guard bytes.count > 0 else { return }
+        if start < bytes.count {
+            let oldCount = count
+            let needed = bytes.count + oldCount
+            let newStorage = UnsafeMutableRawBufferPointer.allocate(
+                byteCount: Swift.max(normalCapacity, needed), alignment: 1)
+            UnsafeMutableRawBufferPointer(rebasing: newStorage[bytes.count..<needed])
+                .copyMemory(from: UnsafeRawBufferPointer(rebasing: storage[start..<end]))
+            storage.deallocate()
+            storage = newStorage
+            start = bytes.count
+            end = needed
+        }
+        start -= bytes.count
+        UnsafeMutableRawBufferPointer(rebasing: storage[start..<(start + bytes.count)]).copyMemory(from: bytes)
+    }
+
+    /// The offset (from `start`) of the first occurrence of `separator` that begins at or after
+    /// `from` and ends within the first `within` buffered bytes, or nil.
+    func firstIndex(of separator: [UInt8], from: Int, within: Int) -> Int? {
+        let limit = Swift.min(within, count)
+        guard let base = storage.baseAddress, limit - from >= separator.count else { return nil }
+        let first = separator[0]
+        var position = from
+        while position + separator.count <= limit {
+            let remaining = limit - separator.count + 1 - position
+            guard let found = memchr(base + start + position, Int32(first), remaining) else { return nil }
+            let offset = (UnsafeRawPointer(found) - UnsafeRawPointer(base)) - start
+            let matches = separator.count == 1 || separator.withUnsafeBytes { pattern in
+                pattern.baseAddress.map { memcmp(base + start + offset, $0, separator.count) == 0 } ?? false
+            }
+            if matches {
+                return offset
+            }
+            position = offset + 1
+        }
+        return nil
+    }
+
+    private mutating func compact() {
+        let n = count
+        if n > 0, let base = storage.baseAddress { memmove(base, base + start, n) }
+        start = 0
+        end = n
+    }
+
+    private mutating func reallocate(capacity: Int) {
+        let n = count
+        if capacity == 0 {
+            storage.deallocate()
+            storage = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+            start = 0
+            end = 0
+            return
+        }
+        let newStorage = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 1)
+        if n > 0 {
+            UnsafeMutableRawBufferPointer(rebasing: newStorage[0..<n])
+                .copyMemory(from: UnsafeRawBufferPointer(rebasing: storage[start..<end]))
+        }
+        storage.deallocate()
+        storage = newStorage
+        start = 0
+        end = n
+    }
+}
