@@ -1,0 +1,156 @@
+import ArgumentParser
+import GreenIO
+
+/// `greenio iobench`: the buffered layer's figures in Docs/Benchmarks.md — readline of 64-byte
+/// lines, a readline/write/flush echo, and a long line arriving in 1-byte chunks (to show the line
+/// scan is linear in the bytes received).
+struct IOBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "iobench",
+        abstract: "Measure readline and echo throughput of GreenIO's buffered file objects over a socketpair.")
+
+    @Option(name: .long, help: "Seconds to measure each throughput case.")
+    var secs: Double = 2
+
+    @Option(name: .long, help: "Number of runs of each throughput case; the median is reported.")
+    var runs: Int = 3
+
+    @Option(name: .customLong("long-line-kib"), help: "Size in KiB of the long line sent in 1-byte chunks.")
+    var longLineKiB: Int = 1024
+
+    func validate() throws {
+        guard secs > 0, secs <= 3600 else { throw ValidationError("--secs must be in (0, 3600]") }
+        guard runs >= 1, runs <= 100 else { throw ValidationError("--runs must be in 1...100") }
+        guard longLineKiB >= 1, longLineKiB <= 64 * 1024 else { throw ValidationError("--long-line-kib must be in 1...65536") }
+    }
+
+    func run() throws {
+        let seconds = secs
+        let readline = try (1...runs).map { _ in try Hub.run { try await IOBench.readlineRate(seconds: seconds) } }
+        print("readline, 64-byte lines: \(Int(median(readline))) lines/s (median of \(runs))")
+        let echo = try (1...runs).map { _ in try Hub.run { try await IOBench.echoRate(seconds: seconds) } }
+        print("readline + write + flush echo, 32 lines in flight: \(Int(median(echo))) lines/s (median of \(runs))")
+        for kib in [longLineKiB / 16, longLineKiB] where kib > 0 {
+            let bytes = kib * 1024
+            let (elapsed, reads) = try Hub.run { try await IOBench.longLine(bytes: bytes) }
+            print("\(kib) KiB line in 1-byte chunks: \(String(format: elapsed * 1000)) ms, "
+                + "\(reads) raw reads, \(String(format: elapsed * 1e9 / Double(bytes))) ns per byte")
+        }
+    }
+
+    private func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+
+    static let line: [UInt8] = Array(repeating: UInt8(ascii: "x"), count: 63) + [UInt8(ascii: "\n")]
+
+    /// A writer green thread streams 64-byte lines; the reader counts `readLine` results.
+    static func readlineRate(seconds: Double) async throws -> Double {
+        let (a, b) = try Socket.pair()
+        defer { a.close(); b.close() }
+        let batch = Array(repeatElement(line, count: 512).joined())
+        let writer = Hub.current?.spawn {
+            while true { try await b.sendAll(batch) }
+        }
+        let reader = try a.makeReader()
+        defer { reader.close() }
+        var count = 0
+        let start = Deadline.now
+        let end = Deadline.after(.nanoseconds(Int64(seconds * 1e9)))
+        while true {
+            guard let got = try await reader.readLine(), got.count == 64 else { throw IOError(.system, "short line") }
+            count += 1
+            if count & 4095 == 0 && end.hasPassed { break }
+        }
+        writer?.cancel()
+        return Double(count) / elapsedSeconds(since: start)
+    }
+
+    /// A client keeps 32 lines in flight; the server echoes with readLine, write and a flush
+    /// whenever no further line is buffered.
+    static func echoRate(seconds: Double) async throws -> Double {
+        let (client, server) = try Socket.pair()
+        defer { client.close(); server.close() }
+        let echo = Hub.current?.spawn {
+            let file = try server.makeReadWritePair()
+            defer { file.reader.close() }
+            while let got = try await file.readLine(), !got.isEmpty {
+                try await file.write(got)
+                if file.reader.bufferedByteCount == 0 { try await file.flush() }
+            }
+            try await file.flush()
+        }
+        let reader = try client.makeReader()
+        defer { reader.close() }
+        let batch = Array(repeatElement(line, count: 32).joined())
+        var count = 0
+        let start = Deadline.now
+        let end = Deadline.after(.nanoseconds(Int64(seconds * 1e9)))
+        while !end.hasPassed {
+            try await client.sendAll(batch)
+            for _ in 0..<32 {
+                guard let got = try await reader.readLine(), got.count == 64 else { throw IOError(.system, "short echo") }
+                count += 1
+            }
+        }
+        let elapsed = elapsedSeconds(since: start)
+        try client.shutdown(.write)
+        _ = try await echo?.value
+        return Double(count) / elapsed
+    }
+
+    /// One line of `bytes` bytes sent a byte at a time, the writer yielding after each byte so the
+    /// reader sees 1-byte chunks. Returns the seconds `readLine` took and the raw reads it made.
+    static func longLine(bytes: Int) async throws -> (Double, Int) {
+        let (a, b) = try Socket.pair()
+        defer { a.close(); b.close() }
+        let counter = CountingSocket(a)
+        let reader = try counter.makeReader()
+        defer { reader.close() }
+        Hub.current?.spawn {
+            var byte: [UInt8] = [UInt8(ascii: "y")]
+            for index in 0..<bytes {
+                if index == bytes - 1 { byte = [UInt8(ascii: "\n")] }
+                try await b.sendAll(byte)
+                try await Hub.yield()
+            }
+        }
+        let start = Deadline.now
+        guard let got = try await reader.readLine(), got.count == bytes else { throw IOError(.system, "short long line") }
+        return (elapsedSeconds(since: start), counter.receives)
+    }
+
+    static func elapsedSeconds(since start: Deadline) -> Double {
+        Double(Deadline.now.nanoseconds - start.nanoseconds) / 1e9
+    }
+}
+
+private extension String {
+    init(format value: Double) {
+        self = String(Double(Int(value * 10)) / 10)
+    }
+}
+
+/// A raw socket that counts the receives it passes on (to show how many chunks a line took).
+private final class CountingSocket: RawSocket, @unchecked Sendable {
+    let socket: Socket
+    var receives = 0
+
+    init(_ socket: Socket) { self.socket = socket }
+
+    var fileDescriptor: Int32 { socket.fileDescriptor }
+    var timeout: TimeoutMode { socket.timeout }
+    var isClosed: Bool { socket.isClosed }
+
+    func receive(into buffer: UnsafeMutableRawBufferPointer, deadline: Deadline?) async throws -> IOOutcome {
+        receives += 1
+        return try await socket.receive(into: buffer, deadline: deadline)
+    }
+
+    func send(_ bytes: UnsafeRawBufferPointer, deadline: Deadline?) async throws -> IOOutcome {
+        try await socket.send(bytes, deadline: deadline)
+    }
+
+    func shutdown(_ direction: ShutdownDirection) throws { try socket.shutdown(direction) }
+    func close() { socket.close() }
+    func retainFileReference() { socket.retainFileReference() }
+    func releaseFileReference() { socket.releaseFileReference() }
+}
