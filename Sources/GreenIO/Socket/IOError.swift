@@ -27,6 +27,10 @@ public struct IOError: Error, Equatable, Sendable, CustomStringConvertible {
         case timedOutObject
         /// The call needs a green thread on a hub, and there is none on this thread.
         case notOnHub
+        /// Received bytes are not valid in the text file's encoding (Python `UnicodeDecodeError`).
+        case decodingFailed
+        /// Text cannot be represented in the text file's encoding (Python `UnicodeEncodeError`).
+        case encodingFailed
     }
 
     /// The category of the error.
