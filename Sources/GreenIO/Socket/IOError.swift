@@ -30,6 +30,10 @@ public struct IOError: Error, Equatable, Sendable, CustomStringConvertible {
         /// A strict line read found no separator within its limit; nothing was consumed
         /// (asyncio's `LimitOverrunError`).
         case lineTooLong
+        /// Received bytes are not valid in the text file's encoding (Python `UnicodeDecodeError`).
+        case decodingFailed
+        /// Text cannot be represented in the text file's encoding (Python `UnicodeEncodeError`).
+        case encodingFailed
     }
 
     /// The category of the error.
