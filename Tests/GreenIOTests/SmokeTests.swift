@@ -74,3 +74,27 @@ struct BufferedSmokeTests {
         #expect(lines == ["hello\n", "world\n", "\n", "tail"])
     }
 }
+
+@Suite("Text makefile smoke", .timeLimit(.minutes(1)))
+struct TextMakefileSmokeTests {
+    @Test("makefile('rw') is text over a pair; lines and newlines round-trip through a socketpair")
+    func textRoundTrip() async throws {
+        let (line, mode, name, closedName) = try await onHub {
+            let (a, b) = try Socket.pair()
+            defer { a.close(); b.close() }
+            guard let text = try a.makefile("rw", newline: .crlf).text else { throw IOError.invalidArgument("not text") }
+            let peer = try b.makeTextFile("rw")
+            try await text.write("héllo\n")
+            try await text.flush()
+            let got = try await peer.readLine()
+            let name = text.name
+            try await text.close()
+            try await peer.close()
+            return (got, text.mode, name, text.name)
+        }
+        #expect(line == "héllo\n")  // "\r\n" on the wire, translated back by universal newlines
+        #expect(mode == "rw")
+        #expect(name >= 0)
+        #expect(closedName == -1)
+    }
+}

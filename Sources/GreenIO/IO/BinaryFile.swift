@@ -17,6 +17,9 @@ public protocol BinaryReading: AnyObject, Sendable {
 
     /// True once `close()` was called.
     var isClosed: Bool { get }
+
+    /// The socket's descriptor while open, -1 once closed (CPython's `name`); -1 by default.
+    var name: Int32 { get }
 }
 
 /// What the text layer needs from a buffered binary writer: CPython's `BufferedIOBase` write side.
@@ -39,4 +42,15 @@ public protocol BinaryWriting: AnyObject, Sendable {
 
     /// True once `close()` was called.
     var isClosed: Bool { get }
+
+    /// The socket's descriptor while open, -1 once closed (CPython's `name`); -1 by default.
+    var name: Int32 { get }
+}
+
+extension BinaryReading {
+    public var name: Int32 { -1 }
+}
+
+extension BinaryWriting {
+    public var name: Int32 { -1 }
 }

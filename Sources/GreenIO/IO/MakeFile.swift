@@ -1,7 +1,7 @@
 /// A file object made by `makefile`: which class CPython would return, as a Swift value
 /// (conformance/cpython-semantics.md §1.5).
 ///
-/// | mode | buffering 0 | buffered, binary | text |
+/// | mode | buffering 0 | buffered, binary | text (no "b") |
 /// |---|---|---|---|
 /// | read ("r", "rb", "b", "") | `.raw` (mode "rb") | `.reader` | `.text` over a reader |
 /// | write ("w", "wb") | `.raw` (mode "wb") | `.writer` | `.text` over a writer |
@@ -11,6 +11,7 @@ public enum SocketFile: Sendable {
     case reader(BufferedReader)
     case writer(BufferedWriter)
     case pair(BufferedRWPair)
+    case text(TextIOWrapper)
 
     /// The raw object, if this is one.
     public var raw: SocketIO? { if case .raw(let file) = self { return file } else { return nil } }
@@ -20,6 +21,8 @@ public enum SocketFile: Sendable {
     public var writer: BufferedWriter? { if case .writer(let file) = self { return file } else { return nil } }
     /// The read-write pair, if this is one.
     public var pair: BufferedRWPair? { if case .pair(let file) = self { return file } else { return nil } }
+    /// The text file, if this is one.
+    public var text: TextIOWrapper? { if case .text(let file) = self { return file } else { return nil } }
 
     /// Closes the file object (flushing a writer first; see each type's `close`).
     public func close() async throws {
@@ -28,6 +31,7 @@ public enum SocketFile: Sendable {
         case .reader(let file): file.close()
         case .writer(let file): try await file.close()
         case .pair(let file): try await file.close()
+        case .text(let file): try await file.close()
         }
     }
 }
@@ -56,25 +60,53 @@ struct FileMode {
 }
 
 extension RawSocket {
-    /// Makes a binary file object on this socket (Python's `socket.makefile` for binary modes).
+    /// Makes a file object on this socket (Python's `socket.makefile`), by the class table of
+    /// `SocketFile`.
     ///
     /// The file takes a reference on the socket: the connection stays open until both the socket and
     /// every file made from it are closed.
     ///
     /// - Parameters:
-    ///   - mode: any combination of "r", "w" and "b" ("" and "b" mean read; "b" is implied here).
-    ///   - buffering: 0 for the raw `SocketIO`, a positive buffer size, or nil / negative for
-    ///     `defaultBufferSize`. 1 is a one-byte buffer, not line buffering (as in CPython).
-    /// - Throws: `IOError` `.invalidArgument` "invalid mode 'x' (only r, w, b allowed)".
-    public func makefile(_ mode: String = "rb", buffering: Int? = nil) throws -> SocketFile {
+    ///   - mode: any combination of "r", "w" and "b"; "" and "b" mean read; without "b" the file is
+    ///     text. The text file's `mode` is this string, unchanged.
+    ///   - buffering: 0 for the raw `SocketIO` (binary only), a positive buffer size, or nil /
+    ///     negative for `defaultBufferSize`. 1 is a one-byte buffer, not line buffering (as in CPython).
+    ///   - encoding, errors, newline: for text files (Python's `encoding`, `errors`, `newline`;
+    ///     defaults UTF-8, strict, universal newlines).
+    /// - Throws: `IOError` `.invalidArgument` "invalid mode 'x' (only r, w, b allowed)" or
+    ///   "unbuffered streams must be binary".
+    public func makefile(_ mode: String = "r", buffering: Int? = nil, encoding: TextEncoding = .utf8,
+                         errors: CodecErrorPolicy = .strict, newline: NewlineMode = .universal) throws -> SocketFile {
         let fileMode = try FileMode(mode)
         let size = (buffering ?? -1) < 0 ? defaultBufferSize : (buffering ?? defaultBufferSize)
-        if size == 0 { return .raw(try makeSocketIO(mode: mode)) }
-        if fileMode.reading && fileMode.writing {
-            return .pair(try buffered(mode) { try BufferedRWPair($0, bufferSize: size) })
+        if size == 0 {
+            guard fileMode.binary else { throw IOError.invalidArgument("unbuffered streams must be binary") }
+            return .raw(try makeSocketIO(mode: mode))
         }
-        if fileMode.reading { return .reader(try buffered(mode) { try BufferedReader($0, bufferSize: size) }) }
-        return .writer(try buffered(mode) { try BufferedWriter($0, bufferSize: size) })
+        let binary: SocketFile
+        if fileMode.reading && fileMode.writing {
+            binary = .pair(try buffered(mode) { try BufferedRWPair($0, bufferSize: size) })
+        } else if fileMode.reading {
+            binary = .reader(try buffered(mode) { try BufferedReader($0, bufferSize: size) })
+        } else {
+            binary = .writer(try buffered(mode) { try BufferedWriter($0, bufferSize: size) })
+        }
+        if fileMode.binary { return binary }
+        let reader: (any BinaryReading)? = binary.pair?.reader ?? binary.reader
+        let writer: (any BinaryWriting)? = binary.pair?.writer ?? binary.writer
+        return .text(TextIOWrapper(reader: reader, writer: writer, encoding: encoding, errors: errors,
+                                   newline: newline, mode: mode))
+    }
+
+    /// A text file on this socket (`makefile(mode)` for a mode without "b").
+    /// - Throws: as `makefile`; `.invalidArgument` if `mode` contains "b".
+    public func makeTextFile(_ mode: String = "r", bufferSize: Int = defaultBufferSize, encoding: TextEncoding = .utf8,
+                             errors: CodecErrorPolicy = .strict, newline: NewlineMode = .universal) throws -> TextIOWrapper {
+        guard !mode.contains("b") else { throw IOError.invalidArgument("binary mode doesn't take an encoding argument") }
+        guard bufferSize > 0 else { throw IOError.invalidArgument("buffer size must be strictly positive") }
+        let file = try makefile(mode, buffering: bufferSize, encoding: encoding, errors: errors, newline: newline)
+        guard let text = file.text else { throw IOError.invalidArgument("invalid mode '\(mode)'") }
+        return text
     }
 
     /// A buffered reader on this socket (`makefile("rb", buffering: bufferSize)`).

@@ -71,6 +71,9 @@ public final class TextIOWrapper: @unchecked Sendable {
         encoder = TextEncoder(encoding: encoding, policy: errors, newline: newline)
     }
 
+    /// The socket's descriptor while open, -1 once closed (CPython's `name`, from the binary layer).
+    public var name: Int32 { reader?.name ?? writer?.name ?? -1 }
+
     /// True once `close()` was called, or once the underlying binary object was closed (the
     /// writer if there is one, else the reader).
     public var isClosed: Bool {
