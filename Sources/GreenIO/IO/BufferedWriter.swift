@@ -92,30 +92,36 @@ public final class BufferedWriter: BinaryWriting, @unchecked Sendable {
     /// straight through (CPython's `write`).
     /// - Returns: `bytes.count`.
     /// - Throws: `IOError` `.wouldBlock` with `bytesTransferred` (non-blocking, not everything
-    ///   accepted); `.invalidArgument` "write to closed file"; `.timedOut` and socket errors
-    ///   (buffered bytes stay consistent); `CancellationError`.
+    ///   accepted); `.invalidArgument` "write to closed file"; `.timedOut` with `bytesTransferred`
+    ///   = how many bytes of this call were sent before it (buffered bytes stay consistent); socket
+    ///   errors; `CancellationError`.
     public func write(_ bytes: UnsafeRawBufferPointer, deadline: Deadline? = nil) async throws -> Int {
         try enter("write")
         defer { leave() }
         if bytes.count <= bufferSize - count {
             return buffer(bytes)
         }
-        // Make room: send what is buffered.
-        if try await !drain(deadline: deadline) {
-            let accepted = buffer(bytes)
-            if accepted == bytes.count { return accepted }
-            throw IOError.wouldBlock(bytesTransferred: accepted)
-        }
-        // The buffer is empty: large data goes straight through, the tail is buffered.
         var written = 0
-        while bytes.count - written > bufferSize {
-            let rest = UnsafeRawBufferPointer(rebasing: bytes[written...])
-            guard let n = try await raw.write(rest, deadline: deadline) else {
-                written += buffer(UnsafeRawBufferPointer(rebasing: bytes[written...]))
-                if written == bytes.count { return written }
-                throw IOError.wouldBlock(bytesTransferred: written)
+        do {
+            // Make room: send what is buffered.
+            if try await !drain(deadline: deadline) {
+                let accepted = buffer(bytes)
+                if accepted == bytes.count { return accepted }
+                throw IOError.wouldBlock(bytesTransferred: accepted)
             }
-            written += n
+            // The buffer is empty: large data goes straight through, the tail is buffered.
+            while bytes.count - written > bufferSize {
+                let rest = UnsafeRawBufferPointer(rebasing: bytes[written...])
+                guard let n = try await raw.write(rest, deadline: deadline) else {
+                    written += buffer(UnsafeRawBufferPointer(rebasing: bytes[written...]))
+                    if written == bytes.count { return written }
+                    throw IOError.wouldBlock(bytesTransferred: written)
+                }
+                written += n
+            }
+        } catch let error as IOError where error.kind == .timedOut {
+            // Unlike CPython, say how much of this call went out before the timeout.
+            throw IOError(.timedOut, error.message, bytesTransferred: written)
         }
         written += buffer(UnsafeRawBufferPointer(rebasing: bytes[written...]))
         return written
