@@ -49,8 +49,9 @@ public final class BufferedWriter: BinaryWriting, @unchecked Sendable {
     /// "wb" or "rwb", from the raw object.
     public var mode: String { raw.mode }
 
-    @inline(__always) private func enter(_ operation: String) throws {
-        if isClosed { throw IOError.invalidArgument("\(operation) to closed file") }
+    /// Marks the writer busy for one call; fails with `closedMessage` if closed, or if already busy.
+    @inline(__always) private func enter(_ closedMessage: String) throws {
+        if isClosed { throw IOError.invalidArgument(closedMessage) }
         if isBusy { throw IOError(.busy, "reentrant call inside BufferedWriter: another green thread is writing") }
         isBusy = true
     }
@@ -95,7 +96,7 @@ public final class BufferedWriter: BinaryWriting, @unchecked Sendable {
     ///   accepted); `.invalidArgument` "write to closed file"; `.timedOut` and socket errors
     ///   (buffered bytes stay consistent); `CancellationError`.
     public func write(_ bytes: UnsafeRawBufferPointer, deadline: Deadline? = nil) async throws -> Int {
-        try enter("write")
+        try enter("write to closed file")
         defer { leave() }
         if bytes.count <= bufferSize - count {
             return buffer(bytes)
@@ -138,7 +139,7 @@ public final class BufferedWriter: BinaryWriting, @unchecked Sendable {
     ///   socket cannot take everything (the rest stays buffered for a later flush);
     ///   `.invalidArgument` "flush of closed file"; `.timedOut`, socket errors; `CancellationError`.
     public func flush(deadline: Deadline? = nil) async throws {
-        try enter("flush")
+        try enter("flush of closed file")
         defer { leave() }
         if try await !drain(deadline: deadline) { throw IOError.wouldBlock(bytesTransferred: 0) }
     }
