@@ -163,7 +163,17 @@ func receive(_ count: Int, from peer: Socket) async throws -> [UInt8] {
 /// The byte at `offset` of the endless test pattern used to check large transfers.
 @inline(__always) func patternByte(_ offset: Int) -> UInt8 { UInt8(truncatingIfNeeded: offset % 251) }
 
+private let patternCycle: [UInt8] = (0..<251).map(patternByte)
+
 /// `count` bytes of the test pattern starting at `offset`.
 func pattern(from offset: Int, count: Int) -> [UInt8] {
-    (offset..<(offset + count)).map(patternByte)
+    var result: [UInt8] = []
+    result.reserveCapacity(count)
+    var start = offset % 251
+    while result.count < count {
+        let n = Swift.min(251 - start, count - result.count)
+        result.append(contentsOf: patternCycle[start..<(start + n)])
+        start = 0
+    }
+    return result
 }
