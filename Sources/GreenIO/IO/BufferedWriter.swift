@@ -56,7 +56,11 @@ public final class BufferedWriter: BinaryWriting, @unchecked Sendable {
         isBusy = true
     }
 
-    @inline(__always) private func leave() { isBusy = false }
+    /// Ends the call; if the writer was closed meanwhile, drops what is left unsent.
+    @inline(__always) private func leave() {
+        isBusy = false
+        if isClosed { count = 0 }
+    }
 
     /// Copies as much of `bytes` as fits into the free space; returns how much.
     private func buffer(_ bytes: UnsafeRawBufferPointer) -> Int {
@@ -146,12 +150,15 @@ public final class BufferedWriter: BinaryWriting, @unchecked Sendable {
 
     /// Flushes, then closes the writer and its raw object. The writer ends closed even if the flush
     /// fails; then the unsent bytes are dropped and the flush's error is thrown (CPython's rule).
+    /// While another green thread is in a write or flush, the flush fails with `.busy` and the
+    /// writer still closes; that call settles what it was sending, then the rest is dropped.
     /// Idempotent.
     public func close() async throws {
         guard !isClosed else { return }
         defer {
             isClosed = true
-            count = 0
+            // A green thread parked in `drain` still owns the count; `leave()` drops the rest.
+            if !isBusy { count = 0 }
             raw.close()
         }
         try await flush()
