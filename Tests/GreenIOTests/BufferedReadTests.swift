@@ -433,7 +433,7 @@ struct BufferedReadTests {
             #expect(try await pendingBytes(b) == nil)
             try await writer.close()
             #expect(a.fileDescriptor == -1)
-            #expect(try await pendingBytes(b) == [])
+            #expect(try await receiveUntilEOF(b) == [])
         }
     }
 

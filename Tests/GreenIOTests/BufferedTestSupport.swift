@@ -149,6 +149,16 @@ func pendingBytes(_ peer: Socket) async throws -> [UInt8]? {
     }
 }
 
+/// Everything `peer` receives until the end of the stream, waiting at most `limit` seconds for it:
+/// a descriptor closed here may stay open a moment longer in a child process that a test running in
+/// parallel is spawning, so the end of the stream is awaited, not merely looked for.
+func receiveUntilEOF(_ peer: Socket, limit: Double = 10) async throws -> [UInt8] {
+    let saved = peer.timeout
+    try peer.setTimeout(seconds: limit)
+    defer { try? peer.setTimeout(saved) }
+    return try await readToEnd(peer)
+}
+
 /// Receives from `peer` until `count` bytes have come (or the stream ended).
 func receive(_ count: Int, from peer: Socket) async throws -> [UInt8] {
     var got: [UInt8] = []

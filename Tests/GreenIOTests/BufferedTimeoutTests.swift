@@ -306,7 +306,9 @@ struct BufferedTimingTests {
         try await onHub(limit: .seconds(30)) {
             let (a, b) = try Socket.pair()
             defer { a.close(); b.close() }
-            try a.setTimeout(seconds: 0.3)
+            // Each raw read waits at most 2 s and gets a byte within 50 ms: without the deadline the
+            // line would complete after about 0.8 s.
+            try a.setTimeout(seconds: 2)
             let reader = try a.makeReader(bufferSize: 2)
             defer { reader.close() }
             reader.timeoutPolicy = .resumable

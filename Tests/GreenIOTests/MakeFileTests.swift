@@ -250,7 +250,7 @@ struct MakeFileTests {
             try await pair.close()
             #expect(a.fileReferences == 0)
             #expect(a.fileDescriptor == -1)
-            #expect(try await pendingBytes(b) == [])
+            #expect(try await receiveUntilEOF(b) == [])
         }
     }
 
@@ -291,10 +291,7 @@ struct MakeFileTests {
             }
             #expect(a.fileReferences == 0)
             #expect(a.fileDescriptor == -1)
-            var received: [UInt8] = []
-            while let chunk = try await pendingBytes(b), !chunk.isEmpty { received += chunk }
-            #expect(received == bytes("sent"))
-            #expect(try await pendingBytes(b) == [])
+            #expect(try await receiveUntilEOF(b) == bytes("sent"))
         }
     }
 
@@ -310,7 +307,7 @@ struct MakeFileTests {
             #expect(a.fileReferences == 0)
             #expect(a.fileDescriptor >= 0)
             a.close()
-            #expect(try await pendingBytes(b) == [])
+            #expect(try await receiveUntilEOF(b) == [])
         }
     }
 }
