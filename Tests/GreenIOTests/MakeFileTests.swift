@@ -254,7 +254,7 @@ struct MakeFileTests {
         }
     }
 
-    @Test("CPY-12 closing the pair's reader alone keeps the shared reference; the pair's close releases it once")
+    @Test("CPY-12 the pair's halves share one raw object: closing the reader alone releases the one reference; the pair's close is then harmless")
     func pairHalves() async throws {
         try await onHub(limit: .seconds(10)) {
             let (a, b) = try Socket.pair()
