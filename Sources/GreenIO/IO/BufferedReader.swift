@@ -216,8 +216,9 @@ public final class BufferedReader: BinaryReading, @unchecked Sendable {
     /// included) without consuming anything — for protocols that must reject, not split.
     /// - Returns: as `readLine(limit:deadline:)` (a final unterminated line of at most `maxLength`
     ///   bytes at the end of the stream is returned as it is).
-    /// - Throws: `IOError` `.lineTooLong` "line too long" when `maxLength` bytes are buffered with
-    ///   no `\n` among them (the bytes stay buffered); otherwise as `read(_:deadline:)`.
+    /// - Throws: `IOError` `.lineTooLong` "line too long" when more than `maxLength` bytes are
+    ///   buffered with no `\n` among the first `maxLength` (the bytes stay buffered); otherwise as
+    ///   `read(_:deadline:)`.
     public func readLine(maxLength: Int, deadline: Deadline? = nil) async throws -> [UInt8]? {
         try await read(through: BufferedReader.newline, limit: maxLength, strict: true, operation: "readline", deadline: deadline)
     }
@@ -226,8 +227,10 @@ public final class BufferedReader: BinaryReading, @unchecked Sendable {
     ///
     /// - Parameters:
     ///   - limit: at most this many bytes, separator included (-1: no limit).
-    ///   - strict: when the limit is reached with no separator, throw `.lineTooLong` and consume
-    ///     nothing (true), or return exactly `limit` bytes like `readLine(limit:)` (false).
+    ///   - strict: when no separator ends within the first `limit` bytes, throw `.lineTooLong`
+    ///     and consume nothing once a byte beyond the limit has arrived (true; exactly `limit`
+    ///     bytes followed by the end of the stream are returned), or return exactly `limit` bytes
+    ///     like `readLine(limit:)` (false).
     /// - Returns: the bytes through the separator; what is left at the end of the stream (empty
     ///   once nothing is); nil when non-blocking and the separator has not arrived yet.
     /// - Throws: `IOError` `.invalidArgument` for an empty separator; `.lineTooLong` (strict);
@@ -251,7 +254,9 @@ public final class BufferedReader: BinaryReading, @unchecked Sendable {
             if let found = buffer.firstIndex(of: separator, from: scanned, within: bound) {
                 return buffer.take(found + separator.count)
             }
-            if buffer.count >= bound {
+            // Strict: exactly `bound` bytes with no separator may still be a final unterminated
+            // line; one more byte (or the end of the stream) decides.
+            if buffer.count > bound || (buffer.count == bound && !strict) {
                 if strict { throw IOError(.lineTooLong, "line too long") }
                 return buffer.take(bound)
             }

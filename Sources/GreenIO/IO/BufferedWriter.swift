@@ -49,13 +49,18 @@ public final class BufferedWriter: BinaryWriting, @unchecked Sendable {
     /// "wb" or "rwb", from the raw object.
     public var mode: String { raw.mode }
 
-    @inline(__always) private func enter(_ operation: String) throws {
-        if isClosed { throw IOError.invalidArgument("\(operation) to closed file") }
+    /// Marks the writer busy for one call; fails with `closedMessage` if closed, or if already busy.
+    @inline(__always) private func enter(_ closedMessage: String) throws {
+        if isClosed { throw IOError.invalidArgument(closedMessage) }
         if isBusy { throw IOError(.busy, "reentrant call inside BufferedWriter: another green thread is writing") }
         isBusy = true
     }
 
-    @inline(__always) private func leave() { isBusy = false }
+    /// Ends the call; if the writer was closed meanwhile, drops what is left unsent.
+    @inline(__always) private func leave() {
+        isBusy = false
+        if isClosed { count = 0 }
+    }
 
     /// Copies as much of `bytes` as fits into the free space; returns how much.
     private func buffer(_ bytes: UnsafeRawBufferPointer) -> Int {
@@ -96,7 +101,7 @@ public final class BufferedWriter: BinaryWriting, @unchecked Sendable {
     ///   = how many bytes of this call were sent before it (buffered bytes stay consistent); socket
     ///   errors; `CancellationError`.
     public func write(_ bytes: UnsafeRawBufferPointer, deadline: Deadline? = nil) async throws -> Int {
-        try enter("write")
+        try enter("write to closed file")
         defer { leave() }
         if bytes.count <= bufferSize - count {
             return buffer(bytes)
@@ -144,19 +149,22 @@ public final class BufferedWriter: BinaryWriting, @unchecked Sendable {
     ///   socket cannot take everything (the rest stays buffered for a later flush);
     ///   `.invalidArgument` "flush of closed file"; `.timedOut`, socket errors; `CancellationError`.
     public func flush(deadline: Deadline? = nil) async throws {
-        try enter("flush")
+        try enter("flush of closed file")
         defer { leave() }
         if try await !drain(deadline: deadline) { throw IOError.wouldBlock(bytesTransferred: 0) }
     }
 
     /// Flushes, then closes the writer and its raw object. The writer ends closed even if the flush
     /// fails; then the unsent bytes are dropped and the flush's error is thrown (CPython's rule).
+    /// While another green thread is in a write or flush, the flush fails with `.busy` and the
+    /// writer still closes; that call settles what it was sending, then the rest is dropped.
     /// Idempotent.
     public func close() async throws {
         guard !isClosed else { return }
         defer {
             isClosed = true
-            count = 0
+            // A green thread parked in `drain` still owns the count; `leave()` drops the rest.
+            if !isBusy { count = 0 }
             raw.close()
         }
         try await flush()
