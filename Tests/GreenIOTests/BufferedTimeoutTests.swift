@@ -329,3 +329,44 @@ struct BufferedTimingTests {
         }
     }
 }
+
+@Suite("Buffered deadlines and the latch", .timeLimit(.minutes(1)))
+struct BufferedDeadlineLatchTests {
+    @Test("an expired deadline does not set the latch; the socket's own timeout does")
+    func deadlineDoesNotLatch() async throws {
+        let (afterDeadline, afterTimeout, kind) = try await onHub(limit: .seconds(20)) {
+            let (a, b) = try Socket.pair()
+            defer { a.close(); b.close() }
+            let reader = try a.makeReader()
+            defer { reader.close() }
+            #expect(reader.timeoutPolicy == .latch)
+            try await b.sendAll(bytes("abc"))
+            await expectIOError(.timedOut) { try await reader.readLine(deadline: .after(.milliseconds(50))) }
+            try await b.sendAll(bytes("def\n"))
+            let afterDeadline = try await reader.readLine(deadline: .after(.seconds(5)))
+            // Now the socket's timeout: CPython's latch applies.
+            try a.setTimeout(seconds: 0.05)
+            await expectIOError(.timedOut) { try await reader.readLine() }
+            try await b.sendAll(bytes("ghi\n"))
+            var kind: IOError.Kind?
+            do { _ = try await reader.readLine() } catch let error as IOError { kind = error.kind }
+            return (afterDeadline, reader.bufferedByteCount, kind)
+        }
+        #expect(afterDeadline == bytes("abcdef\n"))
+        #expect(afterTimeout == 0)
+        #expect(kind == .timedOutObject)
+    }
+
+    @Test("readLine(maxLength:) rejects a non-positive limit instead of returning an empty line")
+    func nonPositiveMaxLength() async throws {
+        try await onHub(limit: .seconds(10)) {
+            let (a, b) = try Socket.pair()
+            defer { a.close(); b.close() }
+            let reader = try a.makeReader()
+            defer { reader.close() }
+            try await b.sendAll(bytes("x\n"))
+            await expectIOError(.invalidArgument, message: "maxLength must be positive") { try await reader.readLine(maxLength: 0) }
+            #expect(try await reader.readLine(maxLength: 2) == bytes("x\n"))
+        }
+    }
+}

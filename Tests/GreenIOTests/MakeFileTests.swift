@@ -85,6 +85,42 @@ struct MakeFileTests {
         }
     }
 
+    @Test("CPY-01 CPY-03 class table, text: '', r → text over a reader; w → over a writer; rw → over a pair; mode kept as given")
+    func textClassTable() async throws {
+        try await onHub(limit: .seconds(10)) {
+            let (a, b) = try Socket.pair()
+            defer { a.close(); b.close() }
+            for (mode, reads, writes) in [("", true, false), ("r", true, false), ("w", false, true),
+                                          ("rw", true, true), ("wr", true, true)] {
+                let file = try a.makefile(mode)
+                let text = try #require(file.text, "\(mode)")
+                #expect(file.reader == nil && file.writer == nil && file.pair == nil && file.raw == nil)
+                #expect(text.mode == mode)
+                #expect(try text.readable() == reads)
+                #expect(try text.writable() == writes)
+                #expect(text.name == a.fileDescriptor)
+                #expect(text.encoding == .utf8)
+                #expect(text.newline == .universal)
+                try await file.close()
+            }
+            #expect(a.fileReferences == 0)
+        }
+    }
+
+    @Test("CPY-04 text modes cannot be unbuffered: makefile(\"r\", buffering: 0) fails and takes no reference")
+    func unbufferedText() async throws {
+        try await onHub(limit: .seconds(10)) {
+            let (a, b) = try Socket.pair()
+            defer { a.close(); b.close() }
+            for mode in ["r", "w", "rw", ""] {
+                await expectIOError(.invalidArgument, message: "unbuffered streams must be binary") {
+                    _ = try a.makefile(mode, buffering: 0)
+                }
+            }
+            #expect(a.fileReferences == 0)
+        }
+    }
+
     @Test("CPY-04 buffering: 0 gives the raw object, nil and negative values the default 8192, positive values are used as given")
     func bufferingArgument() async throws {
         try await onHub(limit: .seconds(10)) {

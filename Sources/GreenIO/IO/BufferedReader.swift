@@ -216,11 +216,12 @@ public final class BufferedReader: BinaryReading, @unchecked Sendable {
     /// included) without consuming anything — for protocols that must reject, not split.
     /// - Returns: as `readLine(limit:deadline:)` (a final unterminated line of at most `maxLength`
     ///   bytes at the end of the stream is returned as it is).
-    /// - Throws: `IOError` `.lineTooLong` "line too long" when more than `maxLength` bytes are
-    ///   buffered with no `\n` among the first `maxLength` (the bytes stay buffered); otherwise as
-    ///   `read(_:deadline:)`.
+    /// - Throws: `IOError` `.invalidArgument` "maxLength must be positive"; `.lineTooLong` "line too
+    ///   long" when more than `maxLength` bytes are buffered with no `\n` among the first
+    ///   `maxLength` (the bytes stay buffered); otherwise as `read(_:deadline:)`.
     public func readLine(maxLength: Int, deadline: Deadline? = nil) async throws -> [UInt8]? {
-        try await read(through: BufferedReader.newline, limit: maxLength, strict: true, operation: "readline", deadline: deadline)
+        guard maxLength > 0 else { throw IOError.invalidArgument("maxLength must be positive") }
+        return try await read(through: BufferedReader.newline, limit: maxLength, strict: true, operation: "readline", deadline: deadline)
     }
 
     /// Reads through the first occurrence of `separator` (any byte string: `\r\n`, `\0`, …).

@@ -108,7 +108,8 @@ public final class SocketIO: @unchecked Sendable {
     /// - Throws: `IOError` `.invalidArgument` "I/O operation on closed file.";
     ///   `.unsupportedOperation` "File or stream is not readable."; `.timedOutObject` "cannot read
     ///   from timed out object" after an earlier timeout under `.latch`; `.timedOut`, which sets
-    ///   the latch; any other socket error unchanged; `CancellationError`.
+    ///   the latch when the socket's timeout expired (not when only `deadline` did); any other
+    ///   socket error unchanged; `CancellationError`.
     public func readInto(_ buffer: UnsafeMutableRawBufferPointer, deadline: Deadline? = nil) async throws -> Int? {
         let socket = try checkClosed()
         guard reading else { throw IOError(.unsupportedOperation, "File or stream is not readable.") }
@@ -121,7 +122,9 @@ public final class SocketIO: @unchecked Sendable {
             case .wouldBlock: return nil
             }
         } catch let error as IOError where error.kind == .timedOut {
-            timeoutOccurred = true
+            // The latch is CPython's answer to the socket's timeout. A caller's deadline is a
+            // GreenIO budget the caller may renew, so its expiry does not latch.
+            if deadline.map({ !$0.hasPassed }) ?? true { timeoutOccurred = true }
             throw error
         }
     }
