@@ -339,6 +339,41 @@ struct HubWaitTests {
         #expect(waitersAfter == 0)
     }
 
+    @Test("EVT-55 opt-in second reader: readers in the primary and secondary slots both receive some of 20 chunks")
+    func twoReadersShareChunks() async throws {
+        let counts = try await onHub(limit: .seconds(20)) {
+            let hub = Hub.current!
+            let (a, b) = hubRawSocketPair()
+            defer { hub.hubTestClose(a); hub.hubTestClose(b) }
+            // Each reader tries the read first and waits only when it would block: the green-thread
+            // contract. The peer sends 20 chunks, pausing between them so both readers get a turn.
+            func reader(_ slot: WaitSlot) -> Task<Int, any Error> {
+                hub.spawn {
+                    var chunks = 0
+                    while true {
+                        if let text = hubRead(a) {
+                            if text.isEmpty { return chunks }
+                            chunks += 1
+                            continue
+                        }
+                        try await hub.wait(for: .read, on: a, deadline: .after(.seconds(10)), slot: slot)
+                    }
+                }
+            }
+            let first = reader(.primary)
+            let second = reader(.secondary)
+            for index in 0..<20 {
+                _ = hubWrite(b, "chunk \(index)")
+                try await Hub.sleep(for: .milliseconds(5))
+            }
+            _ = Glibc.shutdown(b, Int32(SHUT_WR))
+            return (try await first.value, try await second.value)
+        }
+        #expect(counts.0 > 0)
+        #expect(counts.1 > 0)
+        #expect(counts.0 + counts.1 == 20)
+    }
+
     @Test("a writer parked on a full socket is woken when the peer shuts down its side (eventlet #539)")
     func peerShutdownWakesWriter() async throws {
         let (result, elapsed) = try await onHub(limit: .seconds(20)) {

@@ -98,8 +98,7 @@ extension Hub {
             registration.readReady = true
             return
         }
-        if let primary { resume(primary, throwing: nil) }
-        if let secondary { resume(secondary, throwing: nil) }
+        wakeBoth(primary, secondary, registration)
     }
 
     func wakeWriters(_ registration: FDRegistration) {
@@ -108,8 +107,25 @@ extension Hub {
             registration.writeReady = true
             return
         }
-        if let primary { resume(primary, throwing: nil) }
-        if let secondary { resume(secondary, throwing: nil) }
+        wakeBoth(primary, secondary, registration)
+    }
+
+    /// Resumes the waiters of one direction. When both slots are taken, the order alternates, so
+    /// that two readers sharing a socket (the opt-in second slot) take turns at the data.
+    @inline(__always) private func wakeBoth(_ primary: Waiter?, _ secondary: Waiter?, _ registration: FDRegistration) {
+        guard let primary, let secondary else {
+            if let primary { resume(primary, throwing: nil) }
+            if let secondary { resume(secondary, throwing: nil) }
+            return
+        }
+        registration.secondaryFirst.toggle()
+        if registration.secondaryFirst {
+            resume(secondary, throwing: nil)
+            resume(primary, throwing: nil)
+        } else {
+            resume(primary, throwing: nil)
+            resume(secondary, throwing: nil)
+        }
     }
 
     func fireTimers() {

@@ -51,6 +51,8 @@ public final class FDRegistration: @unchecked Sendable {
     /// Set once the hub closed the descriptor for this registration, or a newer registration took
     /// its number over; the hub never closes the number on this registration's behalf after that.
     @exclusivity(unchecked) var descriptorReleased = false
+    /// Which slot was resumed first last time both were taken (they take turns).
+    @exclusivity(unchecked) var secondaryFirst = false
 
     init(fileDescriptor: Int32, generation: UInt32, hub: Hub) {
         self.fileDescriptor = fileDescriptor
