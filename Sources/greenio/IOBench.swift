@@ -9,27 +9,22 @@ struct IOBench: ParsableCommand {
         commandName: "iobench",
         abstract: "Measure readline and echo throughput of GreenIO's buffered file objects over a socketpair.")
 
-    @Option(name: .long, help: "Seconds to measure each throughput case.")
-    var secs: Double = 2
-
-    @Option(name: .long, help: "Number of runs of each throughput case; the median is reported.")
-    var runs: Int = 3
+    @OptionGroup var measurement: MeasurementOptions
 
     @Option(name: .customLong("long-line-kib"), help: "Size in KiB of the long line sent in 1-byte chunks.")
     var longLineKiB: Int = 1024
 
     func validate() throws {
-        guard secs > 0, secs <= 3600 else { throw ValidationError("--secs must be in (0, 3600]") }
-        guard runs >= 1, runs <= 100 else { throw ValidationError("--runs must be in 1...100") }
         guard longLineKiB >= 1, longLineKiB <= 64 * 1024 else { throw ValidationError("--long-line-kib must be in 1...65536") }
     }
 
     func run() throws {
-        let seconds = secs
+        let seconds = measurement.secs
+        let runs = measurement.runs
         let readline = try (1...runs).map { _ in try Hub.run { try await IOBench.readlineRate(seconds: seconds) } }
-        print("readline, 64-byte lines: \(Int(median(readline))) lines/s (median of \(runs))")
+        print("readline, 64-byte lines: \(Int(MeasurementOptions.median(readline))) lines/s (median of \(runs))")
         let echo = try (1...runs).map { _ in try Hub.run { try await IOBench.echoRate(seconds: seconds) } }
-        print("readline + write + flush echo, 32 lines in flight: \(Int(median(echo))) lines/s (median of \(runs))")
+        print("readline + write + flush echo, 32 lines in flight: \(Int(MeasurementOptions.median(echo))) lines/s (median of \(runs))")
         for kib in [longLineKiB / 16, longLineKiB] where kib > 0 {
             let bytes = kib * 1024
             let (elapsed, reads) = try Hub.run { try await IOBench.longLine(bytes: bytes) }
@@ -37,8 +32,6 @@ struct IOBench: ParsableCommand {
                 + "\(reads) raw reads, \(String(format: elapsed * 1e9 / Double(bytes))) ns per byte")
         }
     }
-
-    private func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
 
     static let line: [UInt8] = Array(repeating: UInt8(ascii: "x"), count: 63) + [UInt8(ascii: "\n")]
 

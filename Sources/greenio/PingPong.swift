@@ -8,27 +8,17 @@ struct PingPong: ParsableCommand {
         commandName: "pingpong",
         abstract: "Measure 1-byte ping-pong round trips per second between two green threads.")
 
-    @Option(name: .long, help: "Seconds to measure for each run.")
-    var secs: Double = 2
-
-    @Option(name: .long, help: "Number of runs; the median is reported.")
-    var runs: Int = 3
-
-    func validate() throws {
-        guard secs > 0, secs <= 3600 else { throw ValidationError("--secs must be in (0, 3600]") }
-        guard runs >= 1, runs <= 100 else { throw ValidationError("--runs must be in 1...100") }
-    }
+    @OptionGroup var measurement: MeasurementOptions
 
     func run() throws {
         var rates: [Double] = []
-        for run in 1...runs {
-            let seconds = secs
+        for run in 1...measurement.runs {
+            let seconds = measurement.secs
             let rate = try Hub.run { try await PingPong.measure(seconds: seconds) }
             rates.append(rate)
             print("run \(run): \(Int(rate)) round trips/s")
         }
-        let median = rates.sorted()[rates.count / 2]
-        print("median: \(Int(median)) round trips/s")
+        print("median: \(Int(MeasurementOptions.median(rates))) round trips/s")
     }
 
     static func measure(seconds: Double) async throws -> Double {
