@@ -13,9 +13,14 @@ let package = Package(
     ],
     targets: [
         .target(name: "CGreenIO"),
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]
+        ),
         .target(
             name: "GreenIO",
-            dependencies: ["CGreenIO"],
+            dependencies: ["CGreenIO", "COpenSSL"],
             swiftSettings: [
                 // Async functions run on their caller's executor (the hub) instead of hopping to the
                 // generic executor and back on every call: measured as the largest per-wait cost.

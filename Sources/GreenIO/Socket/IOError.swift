@@ -34,6 +34,13 @@ public struct IOError: Error, Equatable, Sendable, CustomStringConvertible {
         case decodingFailed
         /// Text cannot be represented in the text file's encoding (Python `UnicodeEncodeError`).
         case encodingFailed
+        /// A TLS protocol error (Python `ssl.SSLError`); the message carries OpenSSL's reason text.
+        case tls
+        /// The peer closed the connection without a TLS close_notify and ragged EOFs are not
+        /// suppressed (Python `ssl.SSLEOFError`, "EOF occurred in violation of protocol").
+        case tlsEOF
+        /// The peer's certificate did not verify (Python `ssl.SSLCertVerificationError`).
+        case certificateVerificationFailed
     }
 
     /// The category of the error.

@@ -107,8 +107,9 @@ public final class Socket: RawSocket, @unchecked Sendable {
 
     // MARK: Waiting
 
-    /// Parks the calling green thread until the socket is ready in `interest`, or throws.
-    func wait(for interest: Interest, until deadline: Deadline) async throws {
+    /// Parks the calling green thread until the socket is ready in `interest`, or throws. A TLS
+    /// socket on top uses the `.secondary` slot when a read must wait to write or a write to read.
+    func wait(for interest: Interest, until deadline: Deadline, slot: WaitSlot = .primary) async throws {
         let hub = try Hub.requireCurrent()
         let registration: FDRegistration
         if let existing = self.registration {
@@ -121,7 +122,7 @@ public final class Socket: RawSocket, @unchecked Sendable {
             registration = try hub.register(fileDescriptor)
             self.registration = registration
         }
-        try await hub.wait(for: interest, on: registration, deadline: deadline)
+        try await hub.wait(for: interest, on: registration, deadline: deadline, slot: slot)
     }
 
     @inline(__always) func openDescriptor() throws -> Int32 {

@@ -1,0 +1,516 @@
+// Theory of operation
+// ===================
+//
+// OpenSSL runs directly on the socket's non-blocking descriptor (`SSL_set_fd`). Every TLS operation —
+// read, write, handshake, shutdown — is one loop: call the `SSL_*` function first, and only if
+// OpenSSL says WANT_READ or WANT_WRITE wait for that direction on the hub, then call it again.
+// Three facts shape the loop:
+//
+// 1. TLS I/O can need the other direction. A read may have to write (a TLS 1.3 key-update answer,
+//    or the handshake's next flight) and a write may have to read (a TLS 1.2 handshake still in
+//    progress). So the wait direction comes from OpenSSL, never from the operation's name. When a
+//    reader green thread and a writer green thread share one socket, each may wait in the direction
+//    the other normally owns: a read waiting to write, or a write waiting to read, takes the hub's
+//    `.secondary` slot, so both make progress (EVT-50).
+// 2. Decrypted bytes can sit inside OpenSSL while the descriptor is not readable (one record may
+//    hold more than the caller asked for). So a read always calls `SSL_read` before waiting, never
+//    the other way round (eventlet #315).
+// 3. A write that OpenSSL could not finish must be retried with the same bytes: the first record is
+//    already encrypted from them. In blocking and timeout modes the loop retries with the caller's
+//    buffer itself. In non-blocking mode the socket reports "would block", keeps a copy of the bytes
+//    it offered, and refuses a retry that does not start with them (a clear error instead of
+//    OpenSSL's "bad write retry"). The buffered writer always retries with the same bytes.
+//
+// In non-blocking mode WANT_READ / WANT_WRITE are returned as `.wouldBlock(direction)` — the raw
+// protocol's one would-block outcome — so they can never escape as errors (the seed's crash).
+//
+// The end of the stream: close_notify is a clean EOF; a TCP close without it is a "ragged" EOF,
+// reported as EOF when `suppressRaggedEOFs` (the default) and otherwise as `.tlsEOF` "EOF occurred in
+// violation of protocol"; a reset is a connection-reset error. Bytes that arrived before any of these
+// are delivered first, and the outcome is sticky. A parked reader is woken by the descriptor's
+// readiness (epoll reports hang-ups and errors as readable), so none of these can leave it hanging.
+//
+// Each raw operation has one deadline (the socket's timeout from the start of the call, capped by the
+// caller's `deadline`), however many waits it takes. A write that times out leaves the TLS stream in
+// an unknown state, so the write side is then broken for good and says so (Go's rule).
+//
+// OpenSSL keeps its error queue per thread and every connection of a hub shares that thread, so
+// the queue is cleared before each `SSL_*` call and read right after it.
+
+import COpenSSL
+import Glibc
+
+/// A TLS connection over a plain socket, driven through the hub: GreenIO's `ssl.SSLSocket`.
+///
+/// It conforms to `RawSocket`, so `makefile`, `SocketIO` and the buffered and text layers work on
+/// it unchanged. Make one with `wrap(_:context:serverHostname:handshake:)` (client or server, by the
+/// context's role), `connect(host:port:context:)`, or `Socket.startTLS`.
+///
+/// A TLS socket is used from the green threads of one hub: one reader and one writer may work at the
+/// same time. `close()` may be called from any thread.
+public final class TLSSocket: RawSocket, @unchecked Sendable {
+    /// The context the socket was made with.
+    public let context: TLSContext
+    /// The name the client verifies and sends as SNI; nil for servers.
+    public let serverHostname: String?
+    /// When the peer closes TCP without a TLS close_notify: true (the default, as Python) reads
+    /// that as the end of the stream; false throws `.tlsEOF` "EOF occurred in violation of protocol".
+    public var suppressRaggedEOFs: Bool
+    /// The timeout mode, read at each operation (kept from the wrapped socket).
+    @exclusivity(unchecked) public private(set) var timeout: TimeoutMode
+    /// True once `close()` (or `unwrap`) was called.
+    @exclusivity(unchecked) public private(set) var isClosed = false
+
+    let socket: Socket
+    @exclusivity(unchecked) var ssl: OpaquePointer?
+    @exclusivity(unchecked) var fileReferences = 0
+    @exclusivity(unchecked) var handshakeDone = false
+    /// How reads end once the stream has ended: nil while open, else sticky.
+    @exclusivity(unchecked) var readEnd: ReadEnd?
+    /// Set after a write timed out: the write side is broken for good.
+    @exclusivity(unchecked) var writeFailure: IOError?
+    /// Non-blocking mode: the bytes of a write OpenSSL could not finish, which the next write must
+    /// repeat.
+    @exclusivity(unchecked) var pendingWrite: [UInt8]?
+
+    enum ReadEnd {
+        case endOfStream
+        case failed(IOError)
+    }
+
+    /// The most a non-blocking write offers OpenSSL at once: one record.
+    static let nonBlockingWriteLimit = 16_384
+
+    init(socket: Socket, ssl: OpaquePointer, context: TLSContext, serverHostname: String?,
+         timeout: TimeoutMode, suppressRaggedEOFs: Bool) {
+        self.socket = socket
+        self.ssl = ssl
+        self.context = context
+        self.serverHostname = serverHostname
+        self.timeout = timeout
+        self.suppressRaggedEOFs = suppressRaggedEOFs
+    }
+
+    deinit {
+        if let ssl { SSL_free(ssl) }
+    }
+
+    // MARK: Making TLS sockets
+
+    /// Wraps a plain socket (Python's `SSLContext.wrap_socket`). The plain socket is detached: from
+    /// now on only the TLS socket uses its descriptor, and file objects made from the plain socket
+    /// fail with `EBADF`. The TLS socket keeps the plain socket's timeout mode.
+    ///
+    /// - Parameters:
+    ///   - context: a client or server context; its role decides the socket's side.
+    ///   - serverHostname: for clients, the name to verify and send as SNI (required when the
+    ///     context checks host names). Ignored by servers.
+    ///   - handshake: perform the handshake now (blocking and timeout modes; for a socket that is not
+    ///     connected yet it happens in `connect`). Servers should call this in the connection's own
+    ///     green thread, never in the accept loop.
+    /// - Throws: `IOError` `.invalidArgument` "check_hostname requires server_hostname",
+    ///   "do_handshake_on_connect should not be specified for non-blocking sockets"; handshake
+    ///   errors (`.timedOut` "The handshake operation timed out", `.certificateVerificationFailed`,
+    ///   `.tls`, `.tlsEOF`, socket errors) — after a failed handshake the socket is closed.
+    public static func wrap(_ plain: Socket, context: TLSContext, serverHostname: String? = nil,
+                            handshake: Bool = true, suppressRaggedEOFs: Bool = true) async throws -> TLSSocket {
+        let mode = plain.timeout
+        if handshake && mode == .nonBlocking {
+            plain.close()
+            throw IOError.invalidArgument("do_handshake_on_connect should not be specified for non-blocking sockets")
+        }
+        let hostname = context.role == .client ? serverHostname : nil
+        if context.checksHostname && hostname == nil {
+            plain.close()
+            throw IOError.invalidArgument("check_hostname requires server_hostname")
+        }
+        let connected = (try? plain.peerAddress()) != nil
+        let family = plain.family
+        let fd = plain.detach()
+        guard fd >= 0 else { throw IOError.system(.badFileDescriptor) }
+        let inner = Socket(descriptor: fd, family: family, timeout: .blocking)
+        OpenSSLErrors.clear()
+        guard let ssl = SSL_new(context.context) else {
+            inner.close()
+            throw OpenSSLErrors.error("SSL_new failed")
+        }
+        let tls = TLSSocket(socket: inner, ssl: ssl, context: context, serverHostname: hostname,
+                            timeout: mode, suppressRaggedEOFs: suppressRaggedEOFs)
+        do {
+            try tls.configure(ssl, fd: fd)
+            if handshake && connected { try await tls.handshake() }
+        } catch {
+            tls.close()
+            throw error
+        }
+        return tls
+    }
+
+    private func configure(_ ssl: OpaquePointer, fd: Int32) throws {
+        guard SSL_set_fd(ssl, fd) == 1 else { throw OpenSSLErrors.error("SSL_set_fd failed") }
+        guard context.role == .client else {
+            SSL_set_accept_state(ssl)
+            return
+        }
+        SSL_set_connect_state(ssl)
+        guard let name = serverHostname else { return }
+        let numeric = isIPAddress(name)
+        if !numeric { _ = greenio_SSL_set_tlsext_host_name(ssl, name) }
+        if context.checksHostname {
+            let ok = numeric ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name) : SSL_set1_host(ssl, name)
+            guard ok == 1 else { throw OpenSSLErrors.error("cannot verify against the name \(name)") }
+        }
+    }
+
+    /// Connects to `host:port` (Python's `create_connection` rules) and performs the client handshake.
+    /// - Parameters:
+    ///   - serverHostname: the name to verify; defaults to `host`.
+    ///   - timeout: as `Socket.connect(host:port:timeout:)`; it bounds the connect and the handshake
+    ///     and stays the TLS socket's mode.
+    /// - Throws: connection errors, then handshake errors as `wrap`.
+    public static func connect(host: String, port: Int, context: TLSContext, serverHostname: String? = nil,
+                               timeout: TimeoutMode? = nil) async throws -> TLSSocket {
+        let plain = try await Socket.connect(host: host, port: port, timeout: timeout)
+        return try await wrap(plain, context: context, serverHostname: serverHostname ?? host)
+    }
+
+    /// Connects a TLS socket made from an unconnected plain socket ("wrap first, connect later"),
+    /// then performs the handshake (blocking and timeout modes).
+    /// - Throws: as `Socket.connect(to:deadline:)`, then handshake errors as `wrap`.
+    public func connect(to address: SocketAddress, deadline: Deadline? = nil) async throws {
+        let saved = socket.timeout
+        try socket.setTimeout(timeout)
+        defer { try? socket.setTimeout(saved) }
+        try await socket.connect(to: address, deadline: deadline)
+        if timeout != .nonBlocking { try await handshake(deadline: deadline) }
+    }
+
+    // MARK: Timeout mode
+
+    /// Sets the timeout mode (Python's `settimeout`), as `Socket.setTimeout`.
+    /// - Throws: `IOError` `.invalidArgument` for a negative duration.
+    public func setTimeout(_ mode: TimeoutMode) throws {
+        timeout = try mode.validated()
+    }
+
+    /// Python's `settimeout(seconds)`.
+    /// - Throws: as `TimeoutMode.init(seconds:)`.
+    public func setTimeout(seconds: Double?) throws {
+        try setTimeout(TimeoutMode(seconds: seconds))
+    }
+
+    // MARK: RawSocket
+
+    /// The descriptor, -1 once closed.
+    public var fileDescriptor: Int32 { socket.fileDescriptor }
+
+    /// Reads decrypted bytes (`SSL_read`; at most one record's worth).
+    ///
+    /// - Returns: `.completed(n)`; 0 at the end of the stream (close_notify, or a ragged EOF when
+    ///   suppressed) and for an empty buffer; `.wouldBlock(direction)` in non-blocking mode.
+    /// - Throws: `IOError` `.timedOut` "The read operation timed out"; `.tlsEOF`; `.system`
+    ///   `ECONNRESET`; `.tls`; `.invalidArgument` "Read on closed or unwrapped SSL socket.";
+    ///   `.closed`; `CancellationError`.
+    public func receive(into buffer: UnsafeMutableRawBufferPointer, deadline: Deadline?) async throws -> IOOutcome {
+        guard let ssl, !isClosed || fileReferences > 0 else {
+            throw IOError.invalidArgument("Read on closed or unwrapped SSL socket.")
+        }
+        if buffer.count == 0 { return .completed(0) }
+        if let readEnd {
+            switch readEnd {
+            case .endOfStream: return .completed(0)
+            case .failed(let error): throw error
+            }
+        }
+        let count = Int32(clamping: buffer.count)
+        let base = buffer.baseAddress
+        do {
+            return try await drive(.read, deadline: deadline) { SSL_read(ssl, base, count) }
+        } catch let end as EndOfStream {
+            switch end {
+            case .closeNotify:
+                readEnd = .endOfStream
+                return .completed(0)
+            case .ragged:
+                if suppressRaggedEOFs {
+                    readEnd = .endOfStream
+                    return .completed(0)
+                }
+                let error = IOError(.tlsEOF, "EOF occurred in violation of protocol")
+                readEnd = .failed(error)
+                throw error
+            }
+        } catch let error as IOError where error.errno == .connectionReset {
+            readEnd = .endOfStream
+            throw error
+        }
+    }
+
+    /// Encrypts and sends `bytes` (`SSL_write`): all of them in blocking and timeout modes, at most
+    /// one record in non-blocking mode. Empty writes do nothing.
+    ///
+    /// Non-blocking: after `.wouldBlock`, retry with the same bytes (more may follow them).
+    /// - Returns: `.completed(n)` or `.wouldBlock(direction)` in non-blocking mode.
+    /// - Throws: `IOError` `.timedOut` "The write operation timed out" — after which every write
+    ///   fails with it (the stream is in an unknown state); `.invalidArgument` for a retry with other
+    ///   bytes, "Write on closed or unwrapped SSL socket."; `.system` (`EPIPE`, `ECONNRESET`);
+    ///   `.tls`; `.closed`; `CancellationError`.
+    public func send(_ bytes: UnsafeRawBufferPointer, deadline: Deadline?) async throws -> IOOutcome {
+        guard let ssl, !isClosed || fileReferences > 0 else {
+            throw IOError.invalidArgument("Write on closed or unwrapped SSL socket.")
+        }
+        if let writeFailure { throw writeFailure }
+        guard bytes.count > 0, let base = bytes.baseAddress else { return .completed(0) }
+        var count = bytes.count
+        if timeout == .nonBlocking {
+            count = min(count, TLSSocket.nonBlockingWriteLimit)
+            if let pending = pendingWrite {
+                guard bytes.count >= pending.count,
+                      pending.withUnsafeBytes({ saved in saved.baseAddress.map { memcmp($0, base, pending.count) == 0 } ?? true }) else {
+                    throw IOError.invalidArgument(
+                        "a TLS write that would block must be retried with the same bytes (\(pending.count) bytes pending)")
+                }
+                count = pending.count
+            }
+        }
+        let length = Int32(clamping: count)
+        do {
+            let outcome = try await drive(.write, deadline: deadline) { SSL_write(ssl, base, length) }
+            if case .wouldBlock = outcome {
+                if pendingWrite == nil { pendingWrite = Array(UnsafeRawBufferPointer(start: base, count: Int(length))) }
+            } else {
+                pendingWrite = nil
+            }
+            return outcome
+        } catch let error as IOError where error.kind == .timedOut {
+            writeFailure = error
+            throw error
+        } catch is EndOfStream {
+            throw IOError(.tlsEOF, "EOF occurred in violation of protocol")
+        }
+    }
+
+    /// Shuts down one or both directions. `.write` sends a TLS close_notify (then ends TCP's
+    /// sending side once it has gone out); `.read` shuts TCP's receiving side.
+    /// - Throws: `IOError` `.system` from `shutdown(2)`.
+    public func shutdown(_ direction: ShutdownDirection) throws {
+        var closeNotifySent = true
+        if direction != .read, let ssl, handshakeDone {
+            OpenSSLErrors.clear()
+            closeNotifySent = SSL_shutdown(ssl) >= 0
+            OpenSSLErrors.clear()
+        }
+        if direction == .read || closeNotifySent { try socket.shutdown(direction) }
+    }
+
+    /// Closes the socket (Python's `close()`), with the file-reference rule of `RawSocket`. When
+    /// called on the socket's hub thread after a completed handshake it first sends a close_notify
+    /// (best effort), so the peer sees a clean end of stream. Idempotent.
+    public func close() {
+        guard !isClosed else { return }
+        isClosed = true
+        if fileReferences <= 0 { closeConnection() }
+    }
+
+    public func retainFileReference() {
+        fileReferences += 1
+    }
+
+    public func releaseFileReference() {
+        if fileReferences > 0 { fileReferences -= 1 }
+        if isClosed && fileReferences == 0 { closeConnection() }
+    }
+
+    private func closeConnection() {
+        if let ssl, handshakeDone, writeFailure == nil, socket.fileDescriptor >= 0,
+           let hub = Hub.current, socket.registration.map({ $0.hub === hub }) ?? true {
+            OpenSSLErrors.clear()
+            _ = SSL_shutdown(ssl)
+            OpenSSLErrors.clear()
+        }
+        socket.close()
+    }
+
+    // MARK: Handshake and unwrap
+
+    /// Performs the handshake if it has not happened yet (Python's `do_handshake`).
+    ///
+    /// - Returns: nil once the handshake is complete; in non-blocking mode the direction to wait for
+    ///   when it cannot finish now (call again when ready).
+    /// - Throws: `IOError` `.timedOut` "The handshake operation timed out",
+    ///   `.certificateVerificationFailed`, `.tls`, `.tlsEOF`, `.system` (`ENOTCONN` on a socket that
+    ///   is not connected); `CancellationError`.
+    @discardableResult
+    public func handshake(deadline: Deadline? = nil) async throws -> Interest? {
+        guard let ssl else { throw IOError.invalidArgument("Handshake on closed or unwrapped SSL socket.") }
+        if handshakeDone { return nil }
+        _ = try socket.peerAddress()  // ENOTCONN for a socket that is not connected
+        do {
+            if case .wouldBlock(let direction) = try await drive(.handshake, deadline: deadline, { SSL_do_handshake(ssl) }) {
+                return direction
+            }
+        } catch is EndOfStream {
+            throw IOError(.tlsEOF, "EOF occurred in violation of protocol")
+        }
+        handshakeDone = true
+        return nil
+    }
+
+    /// Ends TLS and returns the plain socket on the same connection (Python's `unwrap()`): sends a
+    /// close_notify, waits for the peer's, and hands the descriptor to a new plain `Socket` in this
+    /// socket's timeout mode. This socket is closed afterwards.
+    ///
+    /// - Returns: the plain socket, or nil in non-blocking mode when the peer's close_notify has not
+    ///   arrived yet (call again when readable).
+    /// - Throws: `IOError` `.invalidArgument` "No SSL wrapper around the socket" once unwrapped;
+    ///   `.timedOut`, `.tls`, socket errors; `CancellationError`.
+    public func unwrap(deadline: Deadline? = nil) async throws -> Socket? {
+        guard let ssl else { throw IOError.invalidArgument("No SSL wrapper around the socket") }
+        while true {
+            let outcome: IOOutcome
+            do {
+                outcome = try await drive(.shutdown, deadline: deadline) { SSL_shutdown(ssl) }
+            } catch EndOfStream.closeNotify {
+                break
+            }
+            if case .wouldBlock = outcome { return nil }
+            if case .completed(1) = outcome { break }
+            // 0: our close_notify went out; call again to receive the peer's.
+        }
+        self.ssl = nil
+        SSL_free(ssl)
+        isClosed = true
+        let family = socket.family
+        let fd = socket.detach()
+        guard fd >= 0 else { throw IOError.system(.badFileDescriptor) }
+        let plain = Socket(descriptor: fd, family: family, timeout: timeout)
+        return plain
+    }
+
+    // MARK: Information
+
+    /// Decrypted bytes OpenSSL holds that a read would return without touching the descriptor
+    /// (Python's `pending()`); 0 once unwrapped.
+    public var pending: Int { ssl.map { Int(SSL_pending($0)) } ?? 0 }
+
+    /// The negotiated protocol version ("TLSv1.3"), or nil before the handshake.
+    public var negotiatedVersion: String? {
+        guard let ssl, handshakeDone, let name = SSL_get_version(ssl) else { return nil }
+        return String(cString: name)
+    }
+
+    /// The negotiated cipher suite ("TLS_AES_256_GCM_SHA384"), or nil before the handshake.
+    public var cipher: String? {
+        guard let ssl, handshakeDone, let cipher = SSL_get_current_cipher(ssl), let name = SSL_CIPHER_get_name(cipher) else {
+            return nil
+        }
+        return String(cString: name)
+    }
+
+    /// The ALPN protocol both sides agreed on, or nil.
+    public var alpnProtocol: String? {
+        guard let ssl else { return nil }
+        var data: UnsafePointer<UInt8>?
+        var length: UInt32 = 0
+        SSL_get0_alpn_selected(ssl, &data, &length)
+        guard let data, length > 0 else { return nil }
+        return String(decoding: UnsafeBufferPointer(start: data, count: Int(length)), as: UTF8.self)
+    }
+
+    /// Whether the handshake resumed an earlier session.
+    public var sessionReused: Bool { ssl.map { SSL_session_reused($0) == 1 } ?? false }
+
+    /// The peer's certificate, PEM-encoded, or nil if it sent none.
+    public func peerCertificatePEM() throws -> String? {
+        guard let ssl, let certificate = SSL_get1_peer_certificate(ssl) else { return nil }
+        defer { X509_free(certificate) }
+        return try PEM.text { PEM_write_bio_X509($0, certificate) }
+    }
+
+    // MARK: The loop
+
+    /// What a TLS operation is, for its wait slots and timeout message.
+    enum Operation {
+        case read, write, handshake, shutdown
+
+        var timeoutMessage: String {
+            switch self {
+            case .read: return "The read operation timed out"
+            case .write: return "The write operation timed out"
+            case .handshake: return "The handshake operation timed out"
+            case .shutdown: return "The read operation timed out"
+            }
+        }
+
+        /// The reader's own direction is read and the writer's is write; waiting in the other one
+        /// takes the second slot, so a reader and a writer can both wait for the same direction.
+        func slot(for direction: Interest) -> WaitSlot {
+            switch (self, direction) {
+            case (.read, .write), (.write, .read): return .secondary
+            default: return .primary
+            }
+        }
+    }
+
+    /// The end of the stream, as OpenSSL reports it to the loop.
+    enum EndOfStream: Error {
+        case closeNotify
+        case ragged
+    }
+
+    /// Calls `call` until it returns a positive result, waiting on the hub in whichever direction
+    /// OpenSSL asks for (or, in non-blocking mode, returning that direction).
+    /// - Throws: `EndOfStream`, `IOError` (timeouts with the operation's message), `CancellationError`.
+    private func drive(_ operation: Operation, deadline: Deadline?,
+                       _ call: () -> Int32) async throws -> IOOutcome {
+        guard let ssl else { throw IOError.invalidArgument("Operation on closed or unwrapped SSL socket.") }
+        let mode = timeout
+        var waitDeadline: Deadline?
+        while true {
+            OpenSSLErrors.clear()
+            let result = call()
+            if result > 0 { return .completed(Int(result)) }
+            let savedErrno = Errno.current
+            let direction: Interest
+            switch SSL_get_error(ssl, result) {
+            case SSL_ERROR_NONE:
+                return .completed(Int(result))  // SSL_shutdown's 0: our close_notify is out
+            case SSL_ERROR_WANT_READ:
+                direction = .read
+            case SSL_ERROR_WANT_WRITE:
+                direction = .write
+            case SSL_ERROR_ZERO_RETURN:
+                throw EndOfStream.closeNotify
+            case SSL_ERROR_SYSCALL:
+                if ERR_peek_error() == 0 && (savedErrno.rawValue == 0 || result == 0) { throw EndOfStream.ragged }
+                throw IOError.system(savedErrno.rawValue == 0 ? .connectionReset : savedErrno)
+            default:
+                throw classifySSLError(operation)
+            }
+            if mode == .nonBlocking { return .wouldBlock(direction) }
+            let limit = waitDeadline ?? mode.deadline(capping: deadline)
+            waitDeadline = limit
+            do {
+                try await socket.wait(for: direction, until: limit, slot: operation.slot(for: direction))
+            } catch let error as IOError where error.kind == .timedOut {
+                throw IOError(.timedOut, operation.timeoutMessage)
+            }
+        }
+    }
+
+    /// The error for `SSL_ERROR_SSL`: a ragged EOF, a failed certificate check, or another protocol
+    /// error with OpenSSL's text.
+    private func classifySSLError(_ operation: Operation) -> Error {
+        let reason = OpenSSLErrors.peekReason()
+        if reason == greenio_SSL_R_UNEXPECTED_EOF_WHILE_READING() {
+            OpenSSLErrors.clear()
+            return EndOfStream.ragged
+        }
+        if reason == SSL_R_CERTIFICATE_VERIFY_FAILED, let ssl {
+            let detail = String(cString: X509_verify_cert_error_string(SSL_get_verify_result(ssl)))
+            OpenSSLErrors.clear()
+            return IOError(.certificateVerificationFailed, "certificate verify failed: \(detail)")
+        }
+        return OpenSSLErrors.error("TLS \(operation) failed")
+    }
+}
