@@ -10,24 +10,30 @@ struct PingPong: ParsableCommand {
 
     @OptionGroup var measurement: MeasurementOptions
 
+    @Flag(name: .long, help: "Run the ping-pong over TLS 1.3 (both ends green, on one hub).")
+    var tls = false
+
     func run() throws {
         var rates: [Double] = []
         for run in 1...measurement.runs {
             let seconds = measurement.secs
-            let rate = try Hub.run { try await PingPong.measure(seconds: seconds) }
+            let tls = self.tls
+            let rate = try Hub.run {
+                let (a, b) = try await BenchPair.make(tls: tls)
+                return try await PingPong.measure(a, b, seconds: seconds)
+            }
             rates.append(rate)
             print("run \(run): \(Int(rate)) round trips/s")
         }
         print("median: \(Int(MeasurementOptions.median(rates))) round trips/s")
     }
 
-    static func measure(seconds: Double) async throws -> Double {
-        let (a, b) = try Socket.pair()
+    static func measure<A: RawSocket, B: RawSocket>(_ a: A, _ b: B, seconds: Double) async throws -> Double {
         defer {
             a.close()
             b.close()
         }
-        let hub = Hub.current!
+        guard let hub = Hub.current else { throw IOError(.notOnHub, "no hub") }
         let echo = hub.spawn {
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1, alignment: 1)
             defer { buffer.deallocate() }
