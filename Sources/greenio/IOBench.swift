@@ -11,6 +11,9 @@ struct IOBench: ParsableCommand {
 
     @OptionGroup var measurement: MeasurementOptions
 
+    @Flag(name: .long, help: "Run the readline and echo cases over TLS 1.3 (both ends green, on one hub).")
+    var tls = false
+
     @Option(name: .customLong("long-line-kib"), help: "Size in KiB of the long line sent in 1-byte chunks.")
     var longLineKiB: Int = 1024
 
@@ -21,9 +24,20 @@ struct IOBench: ParsableCommand {
     func run() throws {
         let seconds = measurement.secs
         let runs = measurement.runs
-        let readline = try (1...runs).map { _ in try Hub.run { try await IOBench.readlineRate(seconds: seconds) } }
+        let tls = self.tls
+        let readline = try (1...runs).map { _ in
+            try Hub.run {
+                let (a, b) = try await BenchPair.make(tls: tls)
+                return try await IOBench.readlineRate(a, b, seconds: seconds)
+            }
+        }
         print("readline, 64-byte lines: \(Int(MeasurementOptions.median(readline))) lines/s (median of \(runs))")
-        let echo = try (1...runs).map { _ in try Hub.run { try await IOBench.echoRate(seconds: seconds) } }
+        let echo = try (1...runs).map { _ in
+            try Hub.run {
+                let (a, b) = try await BenchPair.make(tls: tls)
+                return try await IOBench.echoRate(a, b, seconds: seconds)
+            }
+        }
         print("readline + write + flush echo, 32 lines in flight: \(Int(MeasurementOptions.median(echo))) lines/s (median of \(runs))")
         for kib in [longLineKiB / 16, longLineKiB] where kib > 0 {
             let bytes = kib * 1024
@@ -36,8 +50,7 @@ struct IOBench: ParsableCommand {
     static let line: [UInt8] = Array(repeating: UInt8(ascii: "x"), count: 63) + [UInt8(ascii: "\n")]
 
     /// A writer green thread streams 64-byte lines; the reader counts `readLine` results.
-    static func readlineRate(seconds: Double) async throws -> Double {
-        let (a, b) = try Socket.pair()
+    static func readlineRate<A: RawSocket, B: RawSocket>(_ a: A, _ b: B, seconds: Double) async throws -> Double {
         defer { a.close(); b.close() }
         let batch = Array(repeatElement(line, count: 512).joined())
         let writer = Hub.current?.spawn {
@@ -59,8 +72,7 @@ struct IOBench: ParsableCommand {
 
     /// A client keeps 32 lines in flight; the server echoes with readLine, write and a flush
     /// whenever no further line is buffered.
-    static func echoRate(seconds: Double) async throws -> Double {
-        let (client, server) = try Socket.pair()
+    static func echoRate<A: RawSocket, B: RawSocket>(_ client: A, _ server: B, seconds: Double) async throws -> Double {
         defer { client.close(); server.close() }
         let echo = Hub.current?.spawn {
             let file = try server.makeReadWritePair()

@@ -37,36 +37,4 @@ extension Socket {
         case .wouldBlock: throw IOError.wouldBlock()
         }
     }
-
-    /// Python's `sendall(bytes)`: sends everything, with one overall deadline (the socket's timeout
-    /// from the start of the call, capped by `deadline`), as CPython ≥ 3.5 does.
-    ///
-    /// - Throws: `IOError` `.timedOut` ("timed out") or, in non-blocking mode, `.wouldBlock`, each
-    ///   with `bytesTransferred` set to how much was handed to the kernel; `.system`;
-    ///   `CancellationError`.
-    public func sendAll(_ bytes: UnsafeRawBufferPointer, deadline: Deadline? = nil) async throws {
-        let overall = timeout.deadline(capping: deadline)
-        var sent = 0
-        repeat {
-            let rest = UnsafeRawBufferPointer(rebasing: bytes[sent...])
-            let outcome: IOOutcome
-            do {
-                outcome = try await send(rest, deadline: overall)
-            } catch let error as IOError where error.kind == .timedOut {
-                throw IOError(.timedOut, error.message, bytesTransferred: sent)
-            }
-            switch outcome {
-            case .completed(let count): sent += count
-            case .wouldBlock: throw IOError.wouldBlock(bytesTransferred: sent)
-            }
-        } while sent < bytes.count
-    }
-
-    /// `sendAll` for a byte array.
-    public func sendAll(_ bytes: [UInt8], deadline: Deadline? = nil) async throws {
-        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 1)
-        defer { copy.deallocate() }
-        copy.copyBytes(from: bytes)
-        try await sendAll(UnsafeRawBufferPointer(copy), deadline: deadline)
-    }
 }
