@@ -1,5 +1,6 @@
 import COpenSSL
 import Glibc
+import Synchronization
 
 /// A TLS protocol version, for a context's minimum and maximum.
 public enum TLSVersion: Sendable, Hashable, CustomStringConvertible {
@@ -59,6 +60,14 @@ public final class TLSContext: @unchecked Sendable {
     public var checksHostname: Bool { role == .client && verifiesPeer }
 
     let context: OpaquePointer
+    /// Client sessions to resume, by server name (`SSL_SESSION` references the context owns).
+    private let sessions = Mutex<[String: CachedSession]>([:])
+
+    /// An `SSL_SESSION` reference held by the cache (OpenSSL sessions are reference-counted and
+    /// thread-safe).
+    private struct CachedSession: @unchecked Sendable {
+        let session: OpaquePointer
+    }
     /// The server's ALPN list in the select callback's format; lives as long as the context.
     private var alpnSelectList: UnsafeMutablePointer<UInt8>?
 
@@ -89,8 +98,32 @@ public final class TLSContext: @unchecked Sendable {
     }()
 
     deinit {
+        sessions.withLock { cached in cached.values.forEach { SSL_SESSION_free($0.session) } }
         SSL_CTX_free(context)
         alpnSelectList?.deallocate()
+    }
+
+    /// Remembers the session of a client connection to `name`, for the next connection to resume.
+    func remember(_ ssl: OpaquePointer, for name: String) {
+        guard role == .client, let session = SSL_get1_session(ssl) else { return }
+        guard SSL_SESSION_is_resumable(session) == 1 else {
+            SSL_SESSION_free(session)
+            return
+        }
+        let entry = CachedSession(session: session)
+        let previous = sessions.withLock { cached -> CachedSession? in
+            let old = cached[name]
+            cached[name] = entry
+            return old
+        }
+        if let previous { SSL_SESSION_free(previous.session) }
+    }
+
+    /// Offers the remembered session for `name`, if any, to a new client connection.
+    func resume(_ ssl: OpaquePointer, for name: String) {
+        sessions.withLock { cached in
+            if let entry = cached[name] { _ = SSL_set_session(ssl, entry.session) }
+        }
     }
 
     /// A client context. Verification is on unless `verification` is `.insecureNoVerification`.

@@ -154,6 +154,7 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
         }
         SSL_set_connect_state(ssl)
         guard let name = serverHostname else { return }
+        context.resume(ssl, for: name)
         let numeric = isIPAddress(name)
         if !numeric { _ = greenio_SSL_set_tlsext_host_name(ssl, name) }
         if context.checksHostname {
@@ -322,6 +323,7 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
     }
 
     private func closeConnection() {
+        if let ssl, handshakeDone, let name = serverHostname { context.remember(ssl, for: name) }
         if let ssl, handshakeDone, writeFailure == nil, socket.fileDescriptor >= 0,
            let hub = Hub.current, socket.registration.map({ $0.hub === hub }) ?? true {
             OpenSSLErrors.clear()
