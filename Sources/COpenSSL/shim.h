@@ -57,6 +57,10 @@ static inline long greenio_SSL_SESS_CACHE_CLIENT(void) { return SSL_SESS_CACHE_C
 static inline long greenio_SSL_SESS_CACHE_SERVER(void) { return SSL_SESS_CACHE_SERVER; }
 static inline long greenio_SSL_OP_NO_RENEGOTIATION(void) { return (long)SSL_OP_NO_RENEGOTIATION; }
 
+static inline void greenio_BIO_set_retry_read(BIO *bio) { BIO_set_retry_read(bio); }
+static inline void greenio_BIO_set_retry_write(BIO *bio) { BIO_set_retry_write(bio); }
+static inline void greenio_BIO_clear_retry_flags(BIO *bio) { BIO_clear_retry_flags(bio); }
+
 /// The ALPN selection callback: picks the first of the server's protocols (in `arg`, wire format)
 /// that the client offered.
 static inline int greenio_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,

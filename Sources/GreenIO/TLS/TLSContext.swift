@@ -72,7 +72,6 @@ public final class TLSContext: @unchecked Sendable {
     private var alpnSelectList: UnsafeMutablePointer<UInt8>?
 
     private init(role: Role) throws {
-        TLSContext.ignoreBrokenPipeSignal
         OpenSSLErrors.clear()
         guard let context = SSL_CTX_new(role == .client ? TLS_client_method() : TLS_server_method()) else {
             throw OpenSSLErrors.error("SSL_CTX_new failed")
@@ -85,17 +84,6 @@ public final class TLSContext: @unchecked Sendable {
         _ = greenio_SSL_CTX_set_options(context, greenio_SSL_OP_NO_RENEGOTIATION())
         try setMinimumVersion(.tls1_2)
     }
-
-    /// OpenSSL writes to the socket with `write(2)`, which raises SIGPIPE when the peer has gone; by
-    /// default that kills the process. Like Python at startup, GreenIO ignores SIGPIPE once TLS is
-    /// first used — unless the program installed a handler of its own — so the write fails with
-    /// `EPIPE` instead. Runs once.
-    private static let ignoreBrokenPipeSignal: Void = {
-        var current = sigaction()
-        if sigaction(SIGPIPE, nil, &current) == 0 && current.__sigaction_handler.sa_handler == nil {
-            signal(SIGPIPE, SIG_IGN)
-        }
-    }()
 
     deinit {
         sessions.withLock { cached in cached.values.forEach { SSL_SESSION_free($0.session) } }

@@ -1,7 +1,8 @@
 // Theory of operation
 // ===================
 //
-// OpenSSL runs directly on the socket's non-blocking descriptor (`SSL_set_fd`). Every TLS operation —
+// OpenSSL runs directly on the socket's non-blocking descriptor, through a BIO that sends with
+// `MSG_NOSIGNAL` (`SocketBIO`: a vanished peer is an EPIPE error, never SIGPIPE). Every TLS operation —
 // read, write, handshake, shutdown — is one loop: call the `SSL_*` function first, and only if
 // OpenSSL says WANT_READ or WANT_WRITE wait for that direction on the hub, then call it again.
 // Three facts shape the loop:
@@ -147,7 +148,8 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
     }
 
     private func configure(_ ssl: OpaquePointer, fd: Int32) throws {
-        guard SSL_set_fd(ssl, fd) == 1 else { throw OpenSSLErrors.error("SSL_set_fd failed") }
+        guard let bio = SocketBIO.make(fd: fd) else { throw OpenSSLErrors.error("cannot make the socket BIO") }
+        SSL_set_bio(ssl, bio, bio)  // the SSL object owns the BIO from here on
         guard context.role == .client else {
             SSL_set_accept_state(ssl)
             return
