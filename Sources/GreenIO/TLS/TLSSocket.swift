@@ -1,7 +1,9 @@
 // Theory of operation
 // ===================
 //
-// OpenSSL runs directly on the socket's non-blocking descriptor (`SSL_set_fd`). Every TLS operation —
+// OpenSSL runs directly on the socket's non-blocking descriptor, through a socket BIO of our own
+// that sends with MSG_NOSIGNAL (OpenSSL's `SSL_set_fd` BIO uses write(2), and a peer's reset would
+// raise SIGPIPE and end the process, as plain sockets never do). Every TLS operation —
 // read, write, handshake, shutdown — is one loop: call the `SSL_*` function first, and only if
 // OpenSSL says WANT_READ or WANT_WRITE wait for that direction on the hub, then call it again.
 // Three facts shape the loop:
@@ -78,6 +80,10 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
         case failed(IOError)
     }
 
+    /// The socket BIO every TLS socket uses (sends with MSG_NOSIGNAL; see the theory comment), made
+    /// once per process. OpenSSL only reads a BIO method once made, so sharing it is safe.
+    nonisolated(unsafe) static let socketBIOMethod: OpaquePointer? = greenio_make_socket_bio_method()
+
     /// The most a non-blocking write offers OpenSSL at once: one record.
     static let nonBlockingWriteLimit = 16_384
 
@@ -147,7 +153,9 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
     }
 
     private func configure(_ ssl: OpaquePointer, fd: Int32) throws {
-        guard SSL_set_fd(ssl, fd) == 1 else { throw OpenSSLErrors.error("SSL_set_fd failed") }
+        guard let method = TLSSocket.socketBIOMethod, greenio_SSL_set_socket(ssl, fd, method) == 1 else {
+            throw OpenSSLErrors.error("cannot attach the socket to TLS")
+        }
         guard context.role == .client else {
             SSL_set_accept_state(ssl)
             return
