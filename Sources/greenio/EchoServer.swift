@@ -7,6 +7,8 @@ struct EchoServer: Sendable {
     let host: String
     let port: Int
     let settings: EchoSettings
+    /// Serve over TLS with these settings; nil for plain TCP.
+    let tls: ServerTLS?
 
     /// Runs the server until SIGINT or SIGTERM, then stops accepting, closes the listener and
     /// returns (connections still open are cancelled and closed on the way out).
@@ -29,8 +31,9 @@ struct EchoServer: Sendable {
             throw ServeFailure("cannot listen on \(Endpoint.describe(host: host, port: port)): \(error)")
         }
         let address = try listener.localAddress()
-        StandardStreams.printLine("listening on \(address)")
-        StandardStreams.printError("listening on \(address)")
+        let startLine = "listening on \(address)" + (tls.map { " (tls, sha256 \($0.fingerprint))" } ?? "")
+        StandardStreams.printLine(startLine)
+        StandardStreams.printError(startLine)
 
         let stopRequested = StopFlag()
         hub.spawn {
@@ -45,10 +48,15 @@ struct EchoServer: Sendable {
     /// Accepts connections and hands each to a new green thread, until the listener is closed.
     private func acceptConnections(on listener: Socket, hub: Hub, stopRequested: StopFlag) async throws {
         let settings = self.settings
+        let tlsContext = tls?.context
         while true {
             do {
                 let (client, peer) = try await listener.accept()
-                hub.spawn { await EchoSession(socket: client, peer: peer, settings: settings).run() }
+                if let tlsContext {
+                    hub.spawn { await EchoSession.serveTLS(client, peer: peer, settings: settings, context: tlsContext) }
+                } else {
+                    hub.spawn { await EchoSession(socket: client, peer: peer, settings: settings).run() }
+                }
             } catch {
                 if stopRequested.isSet || error is CancellationError { return }
                 guard let error = error as? IOError, let errno = error.errno,

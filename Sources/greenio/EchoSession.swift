@@ -15,25 +15,26 @@ struct EchoSettings: Sendable {
 
 /// One client connection of `greenio serve`, served by its own green thread: every line received
 /// is written back byte for byte until the client ends its side, breaks a limit or fails.
-struct EchoSession: Sendable {
-    let socket: Socket
+///
+/// Generic over the connection (plain or TLS), so that the plain path is specialized for `Socket`.
+struct EchoSession<Connection: EchoConnection>: Sendable {
+    let socket: Connection
     let peer: SocketAddress
     let settings: EchoSettings
 
-    private static let timeoutReply = Array("ERR timeout\n".utf8)
-    private static let lineTooLongReply = Array("ERR line too long\n".utf8)
-    /// The most input discarded while lingering before a close.
-    private static let lingerByteLimit = 1 << 20
-
-    /// Serves the connection to its end, logs how it ended and closes the socket.
+    /// Prepares the connection (for TLS: the handshake, within the first line's deadline), serves it
+    /// to its end, logs how it ended and closes the socket.
     func run() async {
         StandardStreams.printError("open \(peer)")
         let reason: String
+        let firstDeadline = settings.lineTimeout.map { Deadline.after($0) }
         do {
-            try socket.setOption(.noDelay, true)
-            reason = try await echoLines()
+            try await socket.prepareForEcho(deadline: firstDeadline)
+            reason = try await echoLines(firstDeadline: firstDeadline)
         } catch is CancellationError {
             reason = "server stopping"
+        } catch let failure as EchoPreparationFailure {
+            reason = failure.description
         } catch let error as IOError where error.kind == .timedOut {
             reason = "timed out sending"
         } catch {
@@ -44,9 +45,10 @@ struct EchoSession: Sendable {
     }
 
     /// Echoes complete lines, one send per read, until the connection ends; returns why it ended.
-    private func echoLines() async throws -> String {
+    /// The first line must be complete by `firstDeadline`.
+    private func echoLines(firstDeadline: Deadline?) async throws -> String {
         var buffer = LineBuffer(lineLimit: settings.maxLine)
-        var lineDeadline = settings.lineTimeout.map { Deadline.after($0) }
+        var lineDeadline = firstDeadline
         while true {
             let count: Int
             do {
@@ -55,22 +57,22 @@ struct EchoSession: Sendable {
                 }
                 count = n
             } catch let error as IOError where error.kind == .timedOut {
-                await sayGoodbye(Self.timeoutReply, buffer: &buffer)
+                await sayGoodbye(EchoReply.timeout, buffer: &buffer)
                 return "timeout"
             }
             if count == 0 {
                 let finalLine = buffer.pendingLine
-                if !finalLine.isEmpty { try await socket.sendAll(finalLine, deadline: sendDeadline()) }
+                if !finalLine.isEmpty { try await socket.send(all: finalLine, deadline: sendDeadline()) }
                 return "end of stream"
             }
             buffer.didRead(count)
             let scan = buffer.scanLines()
             if !scan.completeLines.isEmpty {
-                try await socket.sendAll(scan.completeLines, deadline: sendDeadline())
+                try await socket.send(all: scan.completeLines, deadline: sendDeadline())
                 lineDeadline = settings.lineTimeout.map { Deadline.after($0) }
             }
             if scan.lineTooLong {
-                await sayGoodbye(Self.lineTooLongReply, buffer: &buffer)
+                await sayGoodbye(EchoReply.lineTooLong, buffer: &buffer)
                 return "line too long"
             }
             buffer.dropCompleteLines()
@@ -89,17 +91,26 @@ struct EchoSession: Sendable {
     private func sayGoodbye(_ reply: [UInt8], buffer: inout LineBuffer) async {
         let deadline = Deadline.after(settings.lingerTime)
         do {
-            try await socket.sendAll(reply, deadline: deadline)
+            try await socket.send(all: reply, deadline: deadline)
             try socket.shutdown(.write)
         } catch {
             return
         }
         var discarded = 0
-        while discarded < Self.lingerByteLimit {
+        while discarded < EchoReply.lingerByteLimit {
             buffer.removeAll()
             guard case .completed(let n) = try? await socket.receive(into: buffer.freeSpace(), deadline: deadline),
                   n > 0 else { return }
             discarded += n
         }
     }
+}
+
+/// What `EchoSession` says when it ends a connection (a generic type cannot hold static stored
+/// properties).
+private enum EchoReply {
+    static let timeout = Array("ERR timeout\n".utf8)
+    static let lineTooLong = Array("ERR line too long\n".utf8)
+    /// The most input discarded while lingering before a close.
+    static let lingerByteLimit = 1 << 20
 }

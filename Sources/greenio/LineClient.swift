@@ -2,11 +2,15 @@ import GreenIO
 import Glibc
 
 /// The client behind `greenio connect`: two green threads on one hub, one copying standard
-/// input to the socket, one copying the socket to standard output.
+/// input to the socket, one copying the socket to standard output. Over TLS both share one
+/// `TLSSocket` (one reader and one writer may work at the same time).
 struct LineClient: Sendable {
     let endpoint: Endpoint
-    /// Bounds connecting and each read from the server; nil waits as long as it takes.
+    /// Bounds connecting (with the TLS handshake) and each read from the server; nil waits as long
+    /// as it takes.
     let timeout: Duration?
+    /// Connect over TLS with these settings; nil for plain TCP.
+    let tls: ClientTLS?
 
     /// Connects and copies in both directions until the server closes the connection.
     ///
@@ -25,12 +29,39 @@ struct LineClient: Sendable {
         do {
             socket = try await Socket.connect(host: endpoint.host, port: endpoint.port,
                                               timeout: timeout.map { .timeout($0) } ?? .blocking)
-            // From here on the timeout bounds each read only (through its deadline), not sends.
-            try socket.setTimeout(.blocking)
             try socket.setOption(.noDelay, true)
         } catch {
             return "cannot connect to \(endpoint): \(error)"
         }
+        guard let tls else {
+            // From here on the timeout bounds each read only (through its deadline), not sends.
+            do {
+                try socket.setTimeout(.blocking)
+            } catch {
+                socket.close()
+                return "cannot connect to \(endpoint): \(error)"
+            }
+            return await converse(over: socket)
+        }
+        let secure: TLSSocket
+        do {
+            // The handshake runs in the connect timeout's mode; a failed one closes the socket.
+            secure = try await TLSSocket.wrap(socket, context: tls.context, serverHostname: tls.serverHostname)
+        } catch {
+            socket.close()
+            return "TLS handshake with \(endpoint) failed: \(error)"
+        }
+        do {
+            try secure.setTimeout(.blocking)
+        } catch {
+            secure.close()
+            return "TLS with \(endpoint): \(error)"
+        }
+        return await converse(over: secure)
+    }
+
+    /// Copies in both directions over a connected socket (plain or TLS) and closes it.
+    private func converse<Connection: RawSocket>(over socket: Connection) async -> String? {
         defer { socket.close() }
         guard let hub = Hub.current else { return "no hub" }
         let sending = SendingState()
@@ -53,21 +84,22 @@ struct LineClient: Sendable {
         return failure
     }
 
-    /// Copies standard input to `socket` until it ends, then shuts down the sending side.
-    private static func copyInput(to socket: Socket) async throws {
+    /// Copies standard input to `socket` until it ends, then shuts down the sending side (over TLS
+    /// `shutdown(.write)` sends a close_notify first).
+    private static func copyInput<Connection: RawSocket>(to socket: Connection) async throws {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 1)
         defer { buffer.deallocate() }
         while true {
             let count = try await StandardStreams.readInput(into: buffer)
             if count == 0 { break }
-            try await socket.sendAll(UnsafeRawBufferPointer(rebasing: buffer[..<count]))
+            try await socket.send(all: UnsafeRawBufferPointer(rebasing: buffer[..<count]), deadline: nil)
         }
         try socket.shutdown(.write)
     }
 
     /// Copies what the server sends to standard output until it closes the connection.
     /// - Returns: nil at the server's end of stream, else what went wrong.
-    private func copyReplies(from socket: Socket) async -> String? {
+    private func copyReplies<Connection: RawSocket>(from socket: Connection) async -> String? {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 1)
         defer { buffer.deallocate() }
         while true {

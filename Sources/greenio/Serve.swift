@@ -6,8 +6,9 @@ struct Serve: ParsableCommand {
         commandName: "serve",
         abstract: "Run a line-echo server: every line received is sent back.",
         discussion: """
-            Prints "listening on HOST:PORT" to standard output once ready and logs connections \
-            to standard error. SIGINT or SIGTERM stop it (exit code 0).
+            Prints "listening on HOST:PORT" to standard output once ready ("listening on \
+            HOST:PORT (tls, sha256 FINGERPRINT)" with --tls) and logs connections to standard \
+            error. SIGINT or SIGTERM stop it (exit code 0).
             """)
 
     @Option(help: "The address to listen on.")
@@ -26,6 +27,8 @@ struct Serve: ParsableCommand {
         valueName: "bytes"))
     var maxLine = 65536
 
+    @OptionGroup var tlsOptions: ServerTLSOptions
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535") }
         guard (1...(1 << 30)).contains(maxLine) else { throw ValidationError("--max-line must be in 1...\(1 << 30)") }
@@ -35,7 +38,8 @@ struct Serve: ParsableCommand {
     func run() throws {
         let settings = EchoSettings(lineTimeout: try CommandLineTimeout.duration(timeout), maxLine: maxLine)
         do {
-            try EchoServer(host: host, port: port, settings: settings).run()
+            let tls = try tlsOptions.serverTLS(host: host)
+            try EchoServer(host: host, port: port, settings: settings, tls: tls).run()
         } catch {
             StandardStreams.printError("greenio serve: \(error)")
             throw ExitCode.failure

@@ -79,6 +79,7 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
         case failed(IOError)
     }
 
+
     /// The most a non-blocking write offers OpenSSL at once: one record.
     static let nonBlockingWriteLimit = 16_384
 

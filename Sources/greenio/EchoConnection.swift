@@ -1,0 +1,63 @@
+import GreenIO
+
+/// A connection `EchoSession` can serve: a plain `Socket` or a `TLSSocket`, through the raw socket
+/// protocol. `EchoSession` is generic over it, so the plain path is specialized for `Socket` and
+/// pays nothing for TLS.
+protocol EchoConnection: RawSocket {
+    /// Gets the connection ready for its first line, within `deadline` (the first line's): TCP_NODELAY
+    /// for a plain socket, the handshake for TLS.
+    /// - Throws: `EchoPreparationFailure` with the reason to log, `CancellationError`, or `IOError`.
+    func prepareForEcho(deadline: Deadline?) async throws
+}
+
+/// Why a connection could not be prepared, as the close log line says it.
+struct EchoPreparationFailure: Error, CustomStringConvertible {
+    let description: String
+}
+
+extension Socket: EchoConnection {
+    /// Turns off Nagle's algorithm: every echo goes out at once.
+    func prepareForEcho(deadline: Deadline?) async throws {
+        try setOption(.noDelay, true)
+    }
+}
+
+extension TLSSocket: EchoConnection {
+    /// Performs the server handshake in the connection's own green thread.
+    /// - Throws: `EchoPreparationFailure` "tls handshake timed out" or "tls handshake failed: …";
+    ///   `CancellationError`.
+    func prepareForEcho(deadline: Deadline?) async throws {
+        do {
+            try await handshake(deadline: deadline)
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch let error as IOError where error.kind == .timedOut {
+            throw EchoPreparationFailure(description: "tls handshake timed out")
+        } catch {
+            throw EchoPreparationFailure(description: "tls handshake failed: \(error)")
+        }
+    }
+}
+
+extension RawSocket {
+    /// Sends all of `bytes`, each raw send bounded by `deadline` (and the socket's own timeout).
+    /// Like `Socket.sendAll` in blocking mode, for any raw socket.
+    /// - Throws: as `send(_:deadline:)`; `IOError` `.wouldBlock` in non-blocking mode.
+    func send(all bytes: UnsafeRawBufferPointer, deadline: Deadline?) async throws {
+        var sent = 0
+        while sent < bytes.count {
+            switch try await send(UnsafeRawBufferPointer(rebasing: bytes[sent...]), deadline: deadline) {
+            case .completed(let count): sent += count
+            case .wouldBlock: throw IOError.wouldBlock(bytesTransferred: sent)
+            }
+        }
+    }
+
+    /// `send(all:deadline:)` for a byte array (copied once; for rare replies, not the echo path).
+    func send(all bytes: [UInt8], deadline: Deadline?) async throws {
+        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 1)
+        defer { copy.deallocate() }
+        copy.copyBytes(from: bytes)
+        try await send(all: UnsafeRawBufferPointer(copy), deadline: deadline)
+    }
+}

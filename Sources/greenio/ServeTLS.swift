@@ -1,0 +1,67 @@
+import ArgumentParser
+import GreenIO
+
+/// `greenio serve`'s TLS options.
+struct ServerTLSOptions: ParsableArguments {
+    @Flag(help: "Serve over TLS, with --cert and --key or else a self-signed certificate made at start-up.")
+    var tls = false
+
+    @Option(help: ArgumentHelp("The certificate chain to present (PEM; needs --tls and --key).", valueName: "file"))
+    var cert: String?
+
+    @Option(help: ArgumentHelp("The private key of --cert (PEM).", valueName: "file"))
+    var key: String?
+
+    func validate() throws {
+        guard (cert == nil) == (key == nil) else { throw ValidationError("--cert and --key must be given together") }
+        guard tls || cert == nil else { throw ValidationError("--cert and --key need --tls") }
+    }
+
+    /// The server's TLS settings, or nil without `--tls`. Without `--cert`/`--key` the identity is
+    /// self-signed for localhost, 127.0.0.1, ::1 and `host`.
+    /// - Throws: `ServeFailure` if the files cannot be read or do not make a usable identity.
+    func serverTLS(host: String) throws -> ServerTLS? {
+        guard tls else { return nil }
+        let identity: TLSIdentity
+        let context: TLSContext
+        do {
+            if let cert, let key {
+                identity = try TLSIdentity(certificateChainFile: cert, privateKeyFile: key)
+            } else {
+                let names = ["localhost", "127.0.0.1", "::1"]
+                let wildcard = host == "0.0.0.0" || host == "::" || host.isEmpty
+                identity = try TLSIdentity.selfSigned(names: names.contains(host) || wildcard ? names : names + [host])
+            }
+            context = try TLSContext.server(identity: identity)
+            return ServerTLS(context: context, fingerprint: try identity.fingerprintSHA256())
+        } catch {
+            let source = cert.map { "--cert \($0) and --key \(key ?? "")" } ?? "a self-signed certificate"
+            throw ServeFailure("cannot use \(source): \(error)")
+        }
+    }
+}
+
+/// What a TLS `greenio serve` needs: the server context and its certificate's fingerprint.
+struct ServerTLS: Sendable {
+    let context: TLSContext
+    /// The leaf certificate's SHA-256 fingerprint, "AB:CD:…", for the start line.
+    let fingerprint: String
+}
+
+extension EchoSession where Connection == TLSSocket {
+    /// Serves an accepted connection over TLS. The handshake runs in `run()`, in this green thread,
+    /// within the first line's deadline; a failure is logged and closes only this connection.
+    static func serveTLS(_ client: Socket, peer: SocketAddress, settings: EchoSettings, context: TLSContext) async {
+        let tls: TLSSocket
+        do {
+            try client.setOption(.noDelay, true)
+            tls = try await TLSSocket.wrap(client, context: context, handshake: false)
+        } catch {
+            client.close()
+            StandardStreams.printError("open \(peer)")
+            StandardStreams.printError("close \(peer) (error: \(error))")
+            return
+        }
+        await EchoSession(socket: tls, peer: peer, settings: settings).run()
+    }
+}
