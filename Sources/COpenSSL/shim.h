@@ -13,6 +13,10 @@
 #include <openssl/x509v3.h>
 #include <openssl/bio.h>
 #include <openssl/rand.h>
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/socket.h>
 
 static inline int greenio_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version) {
     return (int)SSL_CTX_set_min_proto_version(ctx, version);
@@ -76,6 +80,55 @@ static inline int greenio_alpn_select(SSL *ssl, const unsigned char **out, unsig
 /// protocols in wire format. The buffer must live as long as the context.
 static inline void greenio_SSL_CTX_set_alpn_select(SSL_CTX *ctx, unsigned char *protocols) {
     SSL_CTX_set_alpn_select_cb(ctx, greenio_alpn_select, protocols);
+}
+
+/// The GreenIO socket BIO: OpenSSL's socket BIO, except that writes use `send(MSG_NOSIGNAL)`, so a
+/// TLS write to a peer that has gone fails with EPIPE instead of raising SIGPIPE (which kills a
+/// process that does not ignore it; Python ignores it at startup, Swift programs do not).
+static inline int greenio_socket_bio_write(BIO *bio, const char *data, int length) {
+    int fd = -1;
+    BIO_get_fd(bio, &fd);
+    errno = 0;
+    int sent = (int)send(fd, data, (size_t)(length < 0 ? 0 : length), MSG_NOSIGNAL);
+    BIO_clear_retry_flags(bio);
+    if (sent <= 0 && BIO_sock_should_retry(sent)) BIO_set_retry_write(bio);
+    return sent;
+}
+
+static inline int greenio_socket_bio_puts(BIO *bio, const char *text) {
+    return greenio_socket_bio_write(bio, text, (int)strlen(text));
+}
+
+/// The method, made once (function-local statics: Swift does not emit a header's global ones).
+static inline BIO_METHOD **greenio_socket_bio_method(void) {
+    static BIO_METHOD *method = NULL;
+    return &method;
+}
+
+static inline void greenio_socket_bio_make(void) {
+    const BIO_METHOD *socket = BIO_s_socket();
+    BIO_METHOD *method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR,
+                                      "GreenIO socket");
+    if (method == NULL) return;
+    BIO_meth_set_write(method, greenio_socket_bio_write);
+    BIO_meth_set_puts(method, greenio_socket_bio_puts);
+    BIO_meth_set_read(method, BIO_meth_get_read(socket));
+    BIO_meth_set_ctrl(method, BIO_meth_get_ctrl(socket));
+    BIO_meth_set_create(method, BIO_meth_get_create(socket));
+    BIO_meth_set_destroy(method, BIO_meth_get_destroy(socket));
+    *greenio_socket_bio_method() = method;
+}
+
+/// A GreenIO socket BIO on `fd` that does not close it; NULL if OpenSSL fails.
+static inline BIO *greenio_BIO_new_socket(int fd) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, greenio_socket_bio_make);
+    BIO_METHOD *method = *greenio_socket_bio_method();
+    if (method == NULL) return NULL;
+    BIO *bio = BIO_new(method);
+    if (bio == NULL) return NULL;
+    BIO_set_fd(bio, fd, BIO_NOCLOSE);
+    return bio;
 }
 
 #endif

@@ -1,7 +1,8 @@
 // Theory of operation
 // ===================
 //
-// OpenSSL runs directly on the socket's non-blocking descriptor (`SSL_set_fd`). Every TLS operation —
+// OpenSSL runs directly on the socket's non-blocking descriptor (a socket BIO that sends with
+// MSG_NOSIGNAL, so a vanished peer is EPIPE, never SIGPIPE). Every TLS operation —
 // read, write, handshake, shutdown — is one loop: call the `SSL_*` function first, and only if
 // OpenSSL says WANT_READ or WANT_WRITE wait for that direction on the hub, then call it again.
 // Three facts shape the loop:
@@ -68,6 +69,8 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
     let socket: Socket
     @exclusivity(unchecked) var ssl: OpaquePointer?
     @exclusivity(unchecked) var fileReferences = 0
+    /// Set by `handshake()`, or by the first read or write that moved data (a handshake driven by
+    /// reads and writes, as on a server wrapped with `handshake: false`).
     @exclusivity(unchecked) var handshakeDone = false
     /// How reads end once the stream has ended: nil while open, else sticky.
     @exclusivity(unchecked) var readEnd: ReadEnd?
@@ -154,7 +157,9 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
     }
 
     private func configure(_ ssl: OpaquePointer, fd: Int32) throws {
-        guard SSL_set_fd(ssl, fd) == 1 else { throw OpenSSLErrors.error("SSL_set_fd failed") }
+        // OpenSSL's own socket BIO writes with write(2): SIGPIPE for a peer that has gone.
+        guard let bio = greenio_BIO_new_socket(fd) else { throw OpenSSLErrors.error("cannot make a socket BIO") }
+        SSL_set_bio(ssl, bio, bio)
         guard context.role == .client else {
             SSL_set_accept_state(ssl)
             return
@@ -504,7 +509,11 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
         while true {
             OpenSSLErrors.clear()
             let result = call()
-            if result > 0 { return .completed(Int(result)) }
+            if result > 0 {
+                // Application data moved: the handshake is over, even if it ran inside this call.
+                if operation == .read || operation == .write { handshakeDone = true }
+                return .completed(Int(result))
+            }
             // SSL_shutdown's 0: our close_notify is out (SSL_get_error must not be asked about it).
             if result == 0 && operation == .shutdown { return .completed(0) }
             let savedErrno = Errno.current
