@@ -148,8 +148,16 @@ func tlsSendAll(_ tls: TLSSocket, _ bytes: [UInt8], deadline: Deadline? = nil) a
     try await tlsWithCopy(bytes) { try await tlsSendAll(tls, $0, deadline: deadline) }
 }
 
-/// Closes the TCP connection under a TLS socket without a close_notify (a "ragged" EOF for the peer).
+/// Closes the TCP connection under a TLS socket without a close_notify (a "ragged" EOF for the
+/// peer): a FIN, after dropping what the socket had received but not read (TLS 1.3 session
+/// tickets), so that closing does not turn into a reset.
 func tlsRaggedClose(_ tls: TLSSocket) {
+    let fd = tls.fileDescriptor
+    if fd >= 0 {
+        _ = Glibc.shutdown(fd, Int32(SHUT_WR))
+        var sink = [UInt8](repeating: 0, count: 65536)
+        while sink.withUnsafeMutableBytes({ Glibc.recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }) > 0 {}
+    }
     tls.socket.close()
     tls.close()
 }
@@ -267,4 +275,40 @@ func tlsReceiveStream(_ tls: TLSSocket, bufferSize: Int = 65536) async throws ->
         digest.update(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
         total += n
     }
+}
+
+/// Tries a handshake between a client with `clientContext` (verifying `serverHostname`) and a
+/// server with `serverContext` over TCP loopback; returns both outcomes. Close the sockets that
+/// were made. Must run in a green thread.
+func tlsTryHandshake(client clientContext: TLSContext, server serverContext: TLSContext,
+                     serverHostname: String?) async throws -> (client: Result<TLSSocket, any Error>, server: Result<TLSSocket, any Error>) {
+    let (plainClient, plainServer) = try await tcpPair()
+    try plainClient.setTimeout(seconds: 10)
+    try plainServer.setTimeout(seconds: 10)
+    let serverTask = Hub.current!.spawn { try await TLSSocket.wrap(plainServer, context: serverContext) }
+    let client = await hubOutcome {
+        try await TLSSocket.wrap(plainClient, context: clientContext, serverHostname: serverHostname)
+    }
+    if case .failure = client { plainClient.close() }
+    let server = await hubOutcome { try await serverTask.value }
+    return (client, server)
+}
+
+/// A plain listener on 127.0.0.1 whose accept loop (a green thread) hands every connection to
+/// `handler` in a green thread of its own (never handshaking in the accept loop). Returns the
+/// listener and its port; closing the listener ends the loop.
+func tlsStartServer(_ handler: @escaping @Sendable (Socket) async throws -> Void) async throws -> (listener: Socket, port: Int) {
+    let listener = try await Socket.listen(host: "127.0.0.1", port: 0)
+    let port = try listener.localAddress().port ?? 0
+    let hub = Hub.current!
+    hub.spawn {
+        while true {
+            let (connection, _) = try await listener.accept()
+            hub.spawn {
+                defer { connection.close() }
+                try await handler(connection)
+            }
+        }
+    }
+    return (listener, port)
 }
