@@ -97,6 +97,20 @@ struct TLSTimeoutTests {
         }
     }
 
+    @Test("CPY-79 shutdown(.write) after a write timed out still ends the stream: the peer reads what arrived, then the end, without waiting for its own timeout")
+    func shutdownAfterWriteTimeout() async throws {
+        try await onHub(limit: .seconds(30)) {
+            let (client, server) = try await tlsPair(clientTimeout: .timeout(.milliseconds(300)), configure: tlsSmallBuffers)
+            defer { client.close(); server.close() }
+            await expectIOError(.timedOut) { try await tlsSendAll(client, pattern(from: 0, count: 8_000_000)) }
+            try client.shutdown(.write)
+            let start = ContinuousClock.now
+            let (count, _) = try await tlsReceiveStream(server)
+            #expect(count > 0)
+            #expect(secondsSince(start) < 5, "the end of the stream came at once, not after the reader's timeout")
+        }
+    }
+
     @Test("EVT-37 no busy loop on WANT_WRITE: tiny socket buffers, sendAll of 100 000 bytes to a peer that does not read for 0.2 s uses little of the hub thread's CPU")
     func noBusyLoopOnWantWrite() async throws {
         try await onHub(limit: .seconds(30)) {

@@ -327,17 +327,18 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
         }
     }
 
-    /// Shuts down one or both directions. `.write` sends a TLS close_notify (then ends TCP's
-    /// sending side once it has gone out); `.read` shuts TCP's receiving side.
+    /// Shuts down one or both directions. `.write` sends a TLS close_notify, then ends TCP's sending
+    /// side; when the close_notify cannot go out at once (the send buffer is full, or a write timed
+    /// out) TCP's side is ended all the same, so the peer sees a ragged EOF instead of waiting for
+    /// ever. `.read` shuts TCP's receiving side.
     /// - Throws: `IOError` `.system` from `shutdown(2)`.
     public func shutdown(_ direction: ShutdownDirection) throws {
-        var closeNotifySent = true
-        if direction != .read, let ssl, handshakeDone {
+        if direction != .read, let ssl, handshakeDone, writeFailure == nil {
             OpenSSLErrors.clear()
-            closeNotifySent = SSL_shutdown(ssl) >= 0
+            _ = SSL_shutdown(ssl)
             OpenSSLErrors.clear()
         }
-        if direction == .read || closeNotifySent { try socket.shutdown(direction) }
+        try socket.shutdown(direction)
     }
 
     /// Closes the socket (Python's `close()`), with the file-reference rule of `RawSocket`. When
