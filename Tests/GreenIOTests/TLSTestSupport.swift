@@ -165,7 +165,8 @@ func tlsRaggedClose(_ tls: TLSSocket) {
 /// Closes the TCP connection under a TLS socket with a reset (SO_LINGER 0), without a close_notify.
 func tlsResetClose(_ tls: TLSSocket) throws {
     try tls.socket.setLinger(seconds: 0)
-    tlsRaggedClose(tls)
+    tls.socket.close()
+    tls.close()
 }
 
 /// Whether the descriptor is readable right now (`poll` with a zero timeout).
