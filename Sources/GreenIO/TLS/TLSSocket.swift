@@ -19,8 +19,12 @@
 // 3. A write that OpenSSL could not finish must be retried with the same bytes: the first record is
 //    already encrypted from them. In blocking and timeout modes the loop retries with the caller's
 //    buffer itself. In non-blocking mode the socket reports "would block", keeps a copy of the bytes
-//    it offered, and refuses a retry that does not start with them (a clear error instead of
-//    OpenSSL's "bad write retry"). The buffered writer always retries with the same bytes.
+//    it offered, and refuses a retry whose bytes differ from them (a clear error instead of
+//    OpenSSL's "bad write retry" / "bad length"). The buffered writer always retries with the same
+//    bytes, but may offer fewer of them (it holds at most its buffer's size): the socket then finishes the write
+//    from its copy, reports the bytes offered as written and counts the rest as "sent ahead" — the
+//    caller's next writes must start with them, and they are reported as written without being sent
+//    again.
 //
 // In non-blocking mode WANT_READ / WANT_WRITE are returned as `.wouldBlock(direction)` — the raw
 // protocol's one would-block outcome — so they can never escape as errors (the seed's crash).
@@ -65,6 +69,8 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
     let socket: Socket
     @exclusivity(unchecked) var ssl: OpaquePointer?
     @exclusivity(unchecked) var fileReferences = 0
+    /// Set by `handshake()`, or by the first read or write that moved data (a handshake driven by
+    /// reads and writes, as on a server wrapped with `handshake: false`).
     @exclusivity(unchecked) var handshakeDone = false
     /// How reads end once the stream has ended: nil while open, else sticky.
     @exclusivity(unchecked) var readEnd: ReadEnd?
@@ -73,6 +79,9 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
     /// Non-blocking mode: the bytes of a write OpenSSL could not finish, which the next write must
     /// repeat.
     @exclusivity(unchecked) var pendingWrite: [UInt8]?
+    /// Bytes of a finished retry beyond those the caller offered in it: already sent, so the next
+    /// writes must start with them and take them without sending them again.
+    @exclusivity(unchecked) var sentAhead: [UInt8] = []
 
     enum ReadEnd {
         case endOfStream
@@ -253,7 +262,9 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
     /// Encrypts and sends `bytes` (`SSL_write`): all of them in blocking and timeout modes, at most
     /// one record in non-blocking mode. Empty writes do nothing.
     ///
-    /// Non-blocking: after `.wouldBlock`, retry with the same bytes (more may follow them).
+    /// Non-blocking: after `.wouldBlock`, retry with the same bytes (more may follow them; a retry
+    /// with only the first of them is finished from the socket's copy, and the rest of them must
+    /// then start the next writes).
     /// - Returns: `.completed(n)` or `.wouldBlock(direction)` in non-blocking mode.
     /// - Throws: `IOError` `.timedOut` "The write operation timed out" — after which every write
     ///   fails with it (the stream is in an unknown state); `.invalidArgument` for a retry with other
@@ -265,25 +276,48 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
         }
         if let writeFailure { throw writeFailure }
         guard bytes.count > 0, let base = bytes.baseAddress else { return .completed(0) }
+        if !sentAhead.isEmpty {
+            let n = min(bytes.count, sentAhead.count)
+            guard sentAhead.withUnsafeBytes({ TLSSocket.startsEqual($0, base, n) }) else {
+                throw IOError.invalidArgument(
+                    "a TLS write that would block must be retried with the same bytes (\(sentAhead.count) bytes already sent)")
+            }
+            sentAhead.removeFirst(n)
+            return .completed(n)
+        }
         var count = bytes.count
-        if timeout == .nonBlocking {
-            count = min(count, TLSSocket.nonBlockingWriteLimit)
-            if let pending = pendingWrite {
-                guard bytes.count >= pending.count,
-                      pending.withUnsafeBytes({ saved in saved.baseAddress.map { memcmp($0, base, pending.count) == 0 } ?? true }) else {
-                    throw IOError.invalidArgument(
-                        "a TLS write that would block must be retried with the same bytes (\(pending.count) bytes pending)")
-                }
+        if timeout == .nonBlocking { count = min(count, TLSSocket.nonBlockingWriteLimit) }
+        var source = UnsafeRawPointer(base)
+        var copy: UnsafeMutableRawBufferPointer?
+        defer { copy?.deallocate() }
+        if let pending = pendingWrite {
+            let n = min(bytes.count, pending.count)
+            guard pending.withUnsafeBytes({ TLSSocket.startsEqual($0, base, n) }) else {
+                throw IOError.invalidArgument(
+                    "a TLS write that would block must be retried with the same bytes (\(pending.count) bytes pending)")
+            }
+            if bytes.count < pending.count {
+                // Only the first of them again: finish the write from the copy.
+                let saved = UnsafeMutableRawBufferPointer.allocate(byteCount: pending.count, alignment: 1)
+                saved.copyBytes(from: pending)
+                copy = saved
+                if let savedBase = saved.baseAddress { source = UnsafeRawPointer(savedBase) }
+                count = pending.count
+            } else if timeout == .nonBlocking {
                 count = pending.count
             }
         }
         let length = Int32(clamping: count)
         do {
-            let outcome = try await drive(.write, deadline: deadline) { SSL_write(ssl, base, length) }
-            if case .wouldBlock = outcome {
-                if pendingWrite == nil { pendingWrite = Array(UnsafeRawBufferPointer(start: base, count: Int(length))) }
-            } else {
-                pendingWrite = nil
+            let outcome = try await drive(.write, deadline: deadline) { SSL_write(ssl, source, length) }
+            guard case .completed(let written) = outcome else {
+                if pendingWrite == nil { pendingWrite = Array(UnsafeRawBufferPointer(start: source, count: Int(length))) }
+                return outcome
+            }
+            pendingWrite = nil
+            if written > bytes.count {
+                sentAhead = Array(UnsafeRawBufferPointer(start: source + bytes.count, count: written - bytes.count))
+                return .completed(bytes.count)
             }
             return outcome
         } catch let error as IOError where error.kind == .timedOut {
@@ -294,17 +328,25 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
         }
     }
 
-    /// Shuts down one or both directions. `.write` sends a TLS close_notify (then ends TCP's
-    /// sending side once it has gone out); `.read` shuts TCP's receiving side.
+    /// Whether the first `count` bytes of `saved` equal those at `bytes`.
+    private static func startsEqual(_ saved: UnsafeRawBufferPointer, _ bytes: UnsafeRawPointer, _ count: Int) -> Bool {
+        guard count > 0 else { return true }
+        guard let base = saved.baseAddress, saved.count >= count else { return false }
+        return memcmp(base, bytes, count) == 0
+    }
+
+    /// Shuts down one or both directions. `.write` sends a TLS close_notify, then ends TCP's sending
+    /// side; when the close_notify cannot go out at once (the send buffer is full, or a write timed
+    /// out) TCP's side is ended all the same, so the peer sees a ragged EOF instead of waiting for
+    /// ever. `.read` shuts TCP's receiving side.
     /// - Throws: `IOError` `.system` from `shutdown(2)`.
     public func shutdown(_ direction: ShutdownDirection) throws {
-        var closeNotifySent = true
-        if direction != .read, let ssl, handshakeDone {
+        if direction != .read, let ssl, handshakeDone, writeFailure == nil {
             OpenSSLErrors.clear()
-            closeNotifySent = SSL_shutdown(ssl) >= 0
+            _ = SSL_shutdown(ssl)
             OpenSSLErrors.clear()
         }
-        if direction == .read || closeNotifySent { try socket.shutdown(direction) }
+        try socket.shutdown(direction)
     }
 
     /// Closes the socket (Python's `close()`), with the file-reference rule of `RawSocket`. When
@@ -368,7 +410,8 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
     /// - Returns: the plain socket, or nil in non-blocking mode when the peer's close_notify has not
     ///   arrived yet (call again when readable).
     /// - Throws: `IOError` `.invalidArgument` "No SSL wrapper around the socket" once unwrapped;
-    ///   `.timedOut`, `.tls`, socket errors; `CancellationError`.
+    ///   `.tlsEOF` when the peer closed TCP without a close_notify; `.timedOut`, `.tls`, socket
+    ///   errors; `CancellationError`.
     public func unwrap(deadline: Deadline? = nil) async throws -> Socket? {
         guard let ssl else { throw IOError.invalidArgument("No SSL wrapper around the socket") }
         while true {
@@ -377,6 +420,8 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
                 outcome = try await drive(.shutdown, deadline: deadline) { SSL_shutdown(ssl) }
             } catch EndOfStream.closeNotify {
                 break
+            } catch EndOfStream.ragged {
+                throw IOError(.tlsEOF, "EOF occurred in violation of protocol")
             }
             if case .wouldBlock = outcome { return nil }
             if case .completed(1) = outcome { break }
@@ -474,12 +519,18 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
         while true {
             OpenSSLErrors.clear()
             let result = call()
-            if result > 0 { return .completed(Int(result)) }
+            if result > 0 {
+                // Application data moved: the handshake is over, even if it ran inside this call.
+                if operation == .read || operation == .write { handshakeDone = true }
+                return .completed(Int(result))
+            }
+            // SSL_shutdown's 0: our close_notify is out (SSL_get_error must not be asked about it).
+            if result == 0 && operation == .shutdown { return .completed(0) }
             let savedErrno = Errno.current
             let direction: Interest
             switch SSL_get_error(ssl, result) {
             case SSL_ERROR_NONE:
-                return .completed(Int(result))  // SSL_shutdown's 0: our close_notify is out
+                return .completed(Int(result))
             case SSL_ERROR_WANT_READ:
                 direction = .read
             case SSL_ERROR_WANT_WRITE:
