@@ -212,7 +212,7 @@ struct TLSEventletTests {
         }
     }
 
-    @Test("EVT-43 ragged EOF, not suppressed: the partial data comes first, then .tlsEOF; a buffered reader keeps the partial line for read1")
+    @Test("EVT-43 ragged EOF, not suppressed: the partial data comes first, then .tlsEOF, raw and buffered")
     func raggedNotSuppressedPartialFirst() async throws {
         try await onHub(limit: .seconds(20)) {
             let (client, server) = try await tlsPair(serverSuppressRaggedEOFs: false)
@@ -228,9 +228,8 @@ struct TLSEventletTests {
             tlsRaggedClose(client2)
             let reader = try server2.makeReader()
             defer { reader.close() }
+            #expect(try await reader.readLine() == bytes("partial"), "the partial line comes first")
             await expectIOError(.tlsEOF) { try await reader.readLine() }
-            #expect(reader.bufferedByteCount == 7, "nothing received is lost")
-            #expect(try await reader.read1() == bytes("partial"))
             await expectIOError(.tlsEOF) { try await reader.readLine() }
         }
     }

@@ -75,9 +75,16 @@ public final class BufferedReader: BinaryReading, @unchecked Sendable {
     /// - Returns: the raw result: the count (0 = end of stream) or nil for "would block".
     private func fill(atLeast minimum: Int, deadline: Deadline?) async throws -> Int? {
         let space = buffer.freeSpace(atLeast: minimum)
-        guard let got = try await raw.readInto(space, deadline: deadline) else { return nil }
-        buffer.didFill(got)
-        return got
+        do {
+            guard let got = try await raw.readInto(space, deadline: deadline) else { return nil }
+            buffer.didFill(got)
+            return got
+        } catch let error as IOError where error.kind == .tlsEOF && buffer.count > 0 {
+            // A TLS stream that ended without close_notify (not suppressed) is still an end: what
+            // arrived before it is delivered as at any end of stream, and the next read, with nothing
+            // buffered, gets the error (TLS sockets make it sticky).
+            return 0
+        }
     }
 
     // MARK: Reading

@@ -21,10 +21,10 @@
 //    buffer itself. In non-blocking mode the socket reports "would block", keeps a copy of the bytes
 //    it offered, and refuses a retry whose bytes differ from them (a clear error instead of
 //    OpenSSL's "bad write retry" / "bad length"). The buffered writer always retries with the same
-//    bytes, but may offer fewer of them (it holds at most its buffer's size): the socket then finishes the write
-//    from its copy, reports the bytes offered as written and counts the rest as "sent ahead" — the
-//    caller's next writes must start with them, and they are reported as written without being sent
-//    again.
+//    bytes, but may offer fewer of them (it holds at most its buffer's size): the socket then
+//    finishes the write from its copy, reports the bytes offered as written and counts the rest as
+//    "sent ahead" — the caller's next writes must start with them, and they are reported as written
+//    without being sent again.
 //
 // In non-blocking mode WANT_READ / WANT_WRITE are returned as `.wouldBlock(direction)` — the raw
 // protocol's one would-block outcome — so they can never escape as errors (the seed's crash).
