@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "GreenIO", targets: ["GreenIO"]),
         .executable(name: "greenio", targets: ["greenio"]),
+        .executable(name: "smtp-example", targets: ["SMTPExample"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -36,9 +37,15 @@ let package = Package(
             ],
             swiftSettings: [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]
         ),
+        .executableTarget(
+            name: "SMTPExample",
+            dependencies: ["GreenIO"],
+            path: "Examples/SMTPExample",
+            swiftSettings: [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]
+        ),
         .testTarget(
             name: "GreenIOTests",
-            dependencies: ["GreenIO", "CGreenIO", "greenio"]
+            dependencies: ["GreenIO", "CGreenIO", "greenio", "SMTPExample"]
         ),
     ],
     swiftLanguageModes: [.v6]
