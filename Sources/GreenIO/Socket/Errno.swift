@@ -17,22 +17,39 @@ public struct Errno: RawRepresentable, Hashable, Sendable, CustomStringConvertib
     /// The system's message for this error, as `strerror` gives it ("Connection refused").
     public var message: String { String(cString: strerror(rawValue)) }
 
+    /// "[Errno N] strerror text", as Python prints an `OSError`.
     public var description: String { "[Errno \(rawValue)] \(message)" }
 
+    /// `EINTR`.
     public static let interrupted = Errno(rawValue: EINTR)
+    /// `EBADF`.
     public static let badFileDescriptor = Errno(rawValue: EBADF)
+    /// `EAGAIN`.
     public static let wouldBlock = Errno(rawValue: EAGAIN)
+    /// `EINPROGRESS`.
     public static let inProgress = Errno(rawValue: EINPROGRESS)
+    /// `EALREADY`.
     public static let alreadyInProgress = Errno(rawValue: EALREADY)
+    /// `EISCONN`.
     public static let isConnected = Errno(rawValue: EISCONN)
+    /// `ENOTCONN`.
     public static let notConnected = Errno(rawValue: ENOTCONN)
+    /// `ECONNREFUSED`.
     public static let connectionRefused = Errno(rawValue: ECONNREFUSED)
+    /// `ECONNRESET`.
     public static let connectionReset = Errno(rawValue: ECONNRESET)
+    /// `ECONNABORTED`.
     public static let connectionAborted = Errno(rawValue: ECONNABORTED)
+    /// `EPIPE`.
     public static let brokenPipe = Errno(rawValue: EPIPE)
+    /// `EINVAL`.
     public static let invalidArgument = Errno(rawValue: EINVAL)
+    /// `EMFILE`.
     public static let tooManyOpenFiles = Errno(rawValue: EMFILE)
+    /// `EADDRINUSE`.
     public static let addressInUse = Errno(rawValue: EADDRINUSE)
+    /// `ETIMEDOUT`.
     public static let timedOut = Errno(rawValue: ETIMEDOUT)
+    /// `EOPNOTSUPP`.
     public static let notSupported = Errno(rawValue: EOPNOTSUPP)
 }

@@ -133,6 +133,8 @@ public final class Socket: RawSocket, @unchecked Sendable {
 
     // MARK: RawSocket
 
+    /// Receives at most `buffer.count` bytes with `recv(2)` (see `RawSocket.receive`). An empty
+    /// buffer still waits until the socket is readable in blocking and timeout modes.
     public func receive(into buffer: UnsafeMutableRawBufferPointer, deadline: Deadline?) async throws -> IOOutcome {
         let mode = timeout
         var waitDeadline: Deadline?
@@ -158,6 +160,8 @@ public final class Socket: RawSocket, @unchecked Sendable {
         }
     }
 
+    /// Sends some prefix of `bytes` with `send(2)` and `MSG_NOSIGNAL` (see `RawSocket.send`): a
+    /// vanished peer is an `EPIPE` error, never a SIGPIPE.
     public func send(_ bytes: UnsafeRawBufferPointer, deadline: Deadline?) async throws -> IOOutcome {
         let mode = timeout
         var waitDeadline: Deadline?

@@ -2,9 +2,12 @@ import Glibc
 
 /// A socket option: its level and name for `setsockopt(2)` / `getsockopt(2)`.
 public struct SocketOption: Hashable, Sendable {
+    /// The protocol level (`SOL_SOCKET`, `IPPROTO_TCP`, …).
     public let level: Int32
+    /// The option name (`SO_REUSEADDR`, `TCP_NODELAY`, …).
     public let name: Int32
 
+    /// An option from its C level and name, for options GreenIO has no constant for.
     public init(level: Int32, name: Int32) {
         self.level = level
         self.name = name
