@@ -65,6 +65,8 @@ struct RESPCommandReader {
     let maxBulk: Int
     /// The most arguments a multibulk command may have (Redis's limit).
     static let maxArguments = 1024 * 1024
+    /// The largest single read for a bulk string.
+    static let bulkPiece = 1 << 20
 
     /// Reads the next command's arguments (at least one), each line or bulk string within `deadline`.
     /// Empty commands (`*0`, blank lines) are skipped.
@@ -84,7 +86,7 @@ struct RESPCommandReader {
             }
             if count <= 0 { continue }
             var arguments: [[UInt8]] = []
-            arguments.reserveCapacity(count)
+            arguments.reserveCapacity(min(count, 1024))
             for _ in 0..<count {
                 guard let argument = try await bulk(deadline: deadline) else { return nil }
                 arguments.append(argument)
@@ -103,8 +105,13 @@ struct RESPCommandReader {
             throw RESPProtocolError("invalid bulk length")
         }
         if file.reader.bufferedByteCount < length + 2 { try await file.flush(deadline: deadline) }
-        guard var data = try await file.read(length + 2, deadline: deadline), data.count == length + 2 else {
-            return nil
+        // Exact reads of at most `bulkPiece` bytes: memory grows with the data that arrives, not
+        // with what a header claims.
+        var data: [UInt8] = []
+        while data.count < length + 2 {
+            let wanted = min(length + 2 - data.count, Self.bulkPiece)
+            guard let piece = try await file.read(wanted, deadline: deadline), piece.count == wanted else { return nil }
+            if data.isEmpty { data = piece } else { data += piece }
         }
         guard data[length] == 13, data[length + 1] == 10 else {
             throw RESPProtocolError("expected CRLF after a bulk string of \(length) bytes")

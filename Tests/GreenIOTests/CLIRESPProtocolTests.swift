@@ -31,6 +31,24 @@ struct CLIRESPProtocolTests {
         }
     }
 
+    @Test("bulk strings of a few MiB (read in 1 MiB pieces) round trip byte for byte",
+          arguments: [(1 << 20) - 2, (1 << 20) - 1, (3 << 20) + 5])
+    func largeBulkStrings(length: Int) async throws {
+        let server = try startRESPServer()
+        defer { server.terminate() }
+        try await onHub(limit: .seconds(30)) {
+            let socket = try await connectToServer(port: server.listeningPort())
+            defer { socket.close() }
+            let value = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+            let request = bytes("*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n$\(length)\r\n") + value + bytes("\r\nGET big\r\n")
+            try await socket.sendAll(request)
+            let expected = bytes("+OK\r\n$\(length)\r\n") + value + bytes("\r\n")
+            let reply = try await receive(socket, count: expected.count, within: .seconds(20))
+            #expect(reply.count == expected.count)
+            #expect(reply == expected)
+        }
+    }
+
     @Test("replies to complete commands are sent while the next command is still incomplete")
     func repliesBeforeAPartialCommand() async throws {
         let server = try startRESPServer()
