@@ -1,87 +1,96 @@
 import GreenIO
 import Glibc
 
-/// The line-echo server behind `greenio serve`: one hub, an accept loop that only accepts, one
-/// green thread per connection (`EchoSession`), and a green thread that waits for SIGINT/SIGTERM.
+/// The server behind `greenio serve`: `hubs` hubs on as many threads, each with its own listener
+/// on the same address (with `SO_REUSEPORT` when there are several, so the kernel spreads the
+/// connections), an accept loop per hub that only accepts, and one green thread per connection on
+/// the hub that accepted it: a line echo (`EchoSession`) or, with `resp`, a Redis-protocol session
+/// (`RESPSession`). The first hub runs on the calling thread and waits for SIGINT/SIGTERM.
 struct EchoServer: Sendable {
     let host: String
     let port: Int
     let settings: EchoSettings
     /// Serve over TLS with these settings; nil for plain TCP.
     let tls: ServerTLS?
+    /// Speak RESP with these settings instead of echoing lines; nil for the line echo.
+    var resp: RESPSettings? = nil
+    /// How many hubs (threads) accept and serve connections.
+    var hubs = 1
 
-    /// Runs the server until SIGINT or SIGTERM, then stops accepting, closes the listener and
-    /// returns (connections still open are cancelled and closed on the way out).
+    /// Runs the server until SIGINT or SIGTERM, then stops accepting, closes the listeners, stops
+    /// the hubs (connections still open are cancelled and closed on the way out), prints the
+    /// per-hub connection counts to standard error and returns.
     ///
-    /// - Throws: `IOError` if the signals cannot be set up, the address cannot be resolved or
-    ///   bound, or accepting fails for good.
+    /// - Throws: `IOError` if the signals or the hubs cannot be set up; `ServeFailure` if the address
+    ///   cannot be bound or accepting fails for good.
     func run() throws {
         // Before any thread exists, so that every thread inherits the blocked signals.
         let signals = try StopSignals()
         signal(SIGPIPE, SIG_IGN)
-        try Hub.run { try await self.serve(stoppingOn: signals) }
+        let counters = (0..<hubs).map { _ in ConnectionCounter() }
+        try Hub.run { try await self.serve(counters: counters, stoppingOn: signals) }
+        let counts = counters.enumerated().map { "hub\($0.offset)=\($0.element.value)" }
+        StandardStreams.printError("connections per hub: " + counts.joined(separator: " "))
     }
 
-    private func serve(stoppingOn signals: StopSignals) async throws {
-        guard let hub = Hub.current else { throw IOError(.notOnHub, "the server must run on a hub") }
-        let listener: Socket
-        do {
-            listener = try await Socket.listen(host: host, port: port)
-        } catch {
-            throw ServeFailure("cannot listen on \(Endpoint.describe(host: host, port: port)): \(error)")
-        }
-        let address = try listener.localAddress()
+    private func serve(counters: [ConnectionCounter], stoppingOn signals: StopSignals) async throws {
+        guard let mainHub = Hub.current else { throw IOError(.notOnHub, "the server must run on a hub") }
+        let workers = try await startWorkers(mainHub: mainHub)
+        let address = try workers[0].listener.localAddress()
         let startLine = "listening on \(address)" + (tls.map { " (tls, sha256 \($0.fingerprint))" } ?? "")
         StandardStreams.printLine(startLine)
         StandardStreams.printError(startLine)
+        if hubs > 1 { StandardStreams.printError("serving on \(hubs) hubs (SO_REUSEPORT)") }
 
-        let stopRequested = StopFlag()
-        hub.spawn {
-            let name = try await signals.next()
-            StandardStreams.printError("\(name) received, stopping")
-            stopRequested.isSet = true
-            listener.close()
-        }
-        try await acceptConnections(on: listener, hub: hub, stopRequested: stopRequested)
-    }
-
-    /// Accepts connections and hands each to a new green thread, until the listener is closed.
-    private func acceptConnections(on listener: Socket, hub: Hub, stopRequested: StopFlag) async throws {
-        let settings = self.settings
-        let tlsContext = tls?.context
-        while true {
-            do {
-                let (client, peer) = try await listener.accept()
-                if let tlsContext {
-                    hub.spawn { await EchoSession.serveTLS(client, peer: peer, settings: settings, context: tlsContext) }
-                } else {
-                    hub.spawn { await EchoSession(socket: client, peer: peer, settings: settings).run() }
-                }
-            } catch {
-                if stopRequested.isSet || error is CancellationError { return }
-                guard let error = error as? IOError, let errno = error.errno,
-                      Self.transientAcceptErrors.contains(errno.rawValue) else {
-                    throw ServeFailure("accept failed: \(error)")
-                }
-                StandardStreams.printError("accept failed: \(error); retrying")
-                if errno.rawValue != ECONNABORTED && errno.rawValue != EPROTO {
-                    // Out of descriptors or memory: give connections a moment to close.
-                    try await Hub.sleep(for: .milliseconds(100))
-                }
+        let accepting = workers.enumerated().map { index, worker in
+            worker.hub.spawn {
+                try await self.acceptConnections(on: worker.listener, hub: worker.hub, index: index,
+                                                 counter: counters[index])
             }
         }
+        let outcome = await waitForStop(signals, accepting: accepting)
+        let others = workers.dropFirst().map(\.hub)
+        for hub in others { hub.stop() }
+        await waitUntilFinished(others)
+        try outcome.get()
     }
 
-    /// Errors after which accepting can go on.
-    private static let transientAcceptErrors: Set<Int32> = [
-        ECONNABORTED, EPROTO, EMFILE, ENFILE, ENOBUFS, ENOMEM, EPERM,
-    ]
-}
+    /// Waits for SIGINT or SIGTERM, or for an accept loop to end (which it does only by failing),
+    /// whichever comes first; then cancels every accept loop (each closes its listener).
+    private func waitForStop(_ signals: StopSignals, accepting: [Task<Void, any Error>]) async -> Result<Void, any Error> {
+        await withTaskGroup(of: Result<Void, any Error>.self) { group in
+            group.addTask {
+                do {
+                    StandardStreams.printError("\(try await signals.next()) received, stopping")
+                    return .success(())
+                } catch {
+                    return .failure(error)
+                }
+            }
+            for (index, task) in accepting.enumerated() {
+                group.addTask {
+                    do {
+                        try await task.value
+                        return .failure(ServeFailure("hub \(index) stopped accepting"))
+                    } catch {
+                        return .failure(error)
+                    }
+                }
+            }
+            let first = await group.next() ?? .success(())
+            for task in accepting { task.cancel() }
+            group.cancelAll()
+            return first
+        }
+    }
 
-/// Set by the signal watcher before it closes the listener, so that the accept loop knows the
-/// "closed" error it then gets is the way to stop. Used on the hub thread only.
-private final class StopFlag: @unchecked Sendable {
-    var isSet = false
+    /// Waits until the hubs' threads have left their loops (polling; at most a few seconds).
+    private func waitUntilFinished(_ hubs: [Hub]) async {
+        let deadline = Deadline.after(.seconds(5))
+        while !hubs.allSatisfy(\.hasFinished) && !deadline.hasPassed {
+            try? await Hub.sleep(for: .milliseconds(5))
+        }
+    }
 }
 
 /// A failure that ends `greenio serve`, with the one-line message to print.

@@ -19,13 +19,14 @@ struct EchoSettings: Sendable {
 /// Generic over the connection (plain or TLS), so that the plain path is specialized for `Socket`.
 struct EchoSession<Connection: EchoConnection>: Sendable {
     let socket: Connection
-    let peer: SocketAddress
+    /// The client, as the log lines name it.
+    let name: ConnectionName
     let settings: EchoSettings
 
     /// Prepares the connection (for TLS: the handshake, within the first line's deadline), serves it
     /// to its end, logs how it ended and closes the socket.
     func run() async {
-        StandardStreams.printError("open \(peer)")
+        StandardStreams.printError("open \(name)")
         let reason: String
         let firstDeadline = settings.lineTimeout.map { Deadline.after($0) }
         do {
@@ -41,7 +42,7 @@ struct EchoSession<Connection: EchoConnection>: Sendable {
             reason = "error: \(error)"
         }
         socket.close()
-        StandardStreams.printError("close \(peer) (\(reason))")
+        StandardStreams.printError("close \(name) (\(reason))")
     }
 
     /// Echoes complete lines, one send per read, until the connection ends; returns why it ended.

@@ -48,20 +48,20 @@ struct ServerTLS: Sendable {
     let fingerprint: String
 }
 
-extension EchoSession where Connection == TLSSocket {
-    /// Serves an accepted connection over TLS. The handshake runs in `run()`, in this green thread,
-    /// within the first line's deadline; a failure is logged and closes only this connection.
-    static func serveTLS(_ client: Socket, peer: SocketAddress, settings: EchoSettings, context: TLSContext) async {
-        let tls: TLSSocket
+extension TLSSocket {
+    /// Wraps a connection accepted by `greenio serve --tls` for the server handshake, which the
+    /// session then performs in its own green thread within the first deadline.
+    /// - Returns: the TLS socket, or nil if it cannot be made (then the failure is logged as the
+    ///   connection's open and close lines, and the socket is closed).
+    static func wrapAccepted(_ client: Socket, name: ConnectionName, context: TLSContext) async -> TLSSocket? {
         do {
             try client.setOption(.noDelay, true)
-            tls = try await TLSSocket.wrap(client, context: context, handshake: false)
+            return try await TLSSocket.wrap(client, context: context, handshake: false)
         } catch {
             client.close()
-            StandardStreams.printError("open \(peer)")
-            StandardStreams.printError("close \(peer) (error: \(error))")
-            return
+            StandardStreams.printError("open \(name)")
+            StandardStreams.printError("close \(name) (error: \(error))")
+            return nil
         }
-        await EchoSession(socket: tls, peer: peer, settings: settings).run()
     }
 }

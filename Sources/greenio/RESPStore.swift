@@ -1,0 +1,108 @@
+import GreenIO
+import Synchronization
+
+/// The in-memory key space of `greenio serve --protocol resp`: one per server process, shared by
+/// every connection on every hub thread.
+///
+/// A mutex guards the dictionary; each method holds it for one short dictionary operation (values
+/// are copy-on-write arrays, so copying one out is a reference count). Keys expire lazily: an
+/// expired key is removed when a command next touches it, and counted by `count` until then (as
+/// Redis's DBSIZE counts keys not yet evicted).
+final class RESPStore: Sendable {
+    private struct Entry {
+        var value: [UInt8]
+        /// When the key expires (monotonic nanoseconds, `Deadline`'s clock); nil for never.
+        var expiry: UInt64?
+    }
+
+    /// What SET requires of the key's current state.
+    enum Condition { case always, ifAbsent, ifPresent }
+
+    /// Why INCR/DECR failed.
+    enum ArithmeticError: Error { case notAnInteger, overflow }
+
+    private let entries = Mutex<[[UInt8]: Entry]>([:])
+
+    /// The value of `key`, nil if missing or expired.
+    func get(_ key: [UInt8]) -> [UInt8]? {
+        let now = Deadline.now.nanoseconds
+        return entries.withLock { Self.live(&$0, key, now)?.value }
+    }
+
+    /// The values of `keys`, in order.
+    func get(_ keys: ArraySlice<[UInt8]>) -> [[UInt8]?] {
+        let now = Deadline.now.nanoseconds
+        return entries.withLock { entries in keys.map { Self.live(&entries, $0, now)?.value } }
+    }
+
+    /// Sets `key` unless `condition` says otherwise; a set clears any earlier expiry.
+    /// - Returns: whether the value was stored.
+    func set(_ key: [UInt8], _ value: [UInt8], expiry: Deadline?, condition: Condition = .always) -> Bool {
+        let now = Deadline.now.nanoseconds
+        return entries.withLock { entries in
+            let exists = Self.live(&entries, key, now) != nil
+            if (condition == .ifAbsent && exists) || (condition == .ifPresent && !exists) { return false }
+            entries[key] = Entry(value: value, expiry: expiry?.nanoseconds)
+            return true
+        }
+    }
+
+    /// Sets each key to the value after it (MSET), clearing expiries.
+    func set(pairs: ArraySlice<[UInt8]>) {
+        entries.withLock { entries in
+            for index in stride(from: pairs.startIndex, to: pairs.endIndex - 1, by: 2) {
+                entries[pairs[index]] = Entry(value: pairs[index + 1], expiry: nil)
+            }
+        }
+    }
+
+    /// Removes `keys`; returns how many existed.
+    func delete(_ keys: ArraySlice<[UInt8]>) -> Int {
+        let now = Deadline.now.nanoseconds
+        return entries.withLock { entries in
+            keys.reduce(0) { count, key in
+                Self.live(&entries, key, now) != nil && entries.removeValue(forKey: key) != nil ? count + 1 : count
+            }
+        }
+    }
+
+    /// How many of `keys` exist (a key named twice counts twice).
+    func countExisting(_ keys: ArraySlice<[UInt8]>) -> Int {
+        let now = Deadline.now.nanoseconds
+        return entries.withLock { entries in keys.reduce(0) { Self.live(&entries, $1, now) != nil ? $0 + 1 : $0 } }
+    }
+
+    /// Adds `delta` to the decimal integer stored at `key` (0 if missing), keeping its expiry.
+    /// - Returns: the new value, or why the value could not change.
+    func add(_ delta: Int, to key: [UInt8]) -> Result<Int, ArithmeticError> {
+        let now = Deadline.now.nanoseconds
+        return entries.withLock { entries in
+            let entry = Self.live(&entries, key, now)
+            guard let current = entry.map({ $0.value.decimalInteger }) ?? 0 else { return .failure(.notAnInteger) }
+            let (sum, overflow) = current.addingReportingOverflow(delta)
+            if overflow { return .failure(.overflow) }
+            entries[key] = Entry(value: Array(String(sum).utf8), expiry: entry?.expiry)
+            return .success(sum)
+        }
+    }
+
+    /// The number of keys, including expired ones not yet removed.
+    var count: Int { entries.withLock { $0.count } }
+
+    /// Removes every key.
+    func removeAll() {
+        var old: [[UInt8]: Entry] = [:]
+        entries.withLock { swap(&old, &$0) }
+        // The old entries are freed here, outside the lock.
+    }
+
+    /// The entry of `key` if it exists and has not expired; an expired one is removed.
+    private static func live(_ entries: inout [[UInt8]: Entry], _ key: [UInt8], _ now: UInt64) -> Entry? {
+        guard let entry = entries[key] else { return nil }
+        if let expiry = entry.expiry, expiry <= now {
+            entries.removeValue(forKey: key)
+            return nil
+        }
+        return entry
+    }
+}
