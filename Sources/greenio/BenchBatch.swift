@@ -75,7 +75,7 @@ struct BenchBatch {
     func describeMismatch(echoed: UnsafeRawBufferPointer, at offset: Int) -> String {
         var first = 0
         while first < echoed.count && echoed[first] == bytes[offset + first] { first += 1 }
-        let line = (offset + first) / length
+        let line = Swift.min((offset + first) / length, count - 1)
         let lineStart = line * length
         // The echoed line: the matching bytes of earlier receives, then this receive's.
         var got = Array(bytes[lineStart..<Swift.max(lineStart, offset)])
