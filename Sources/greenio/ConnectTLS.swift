@@ -1,7 +1,7 @@
 import ArgumentParser
 import GreenIO
 
-/// `greenio connect`'s TLS options.
+/// The TLS options of the client commands (`greenio connect`, `greenio bench`).
 struct ClientTLSOptions: ParsableArguments {
     @Flag(help: "Connect over TLS, verifying the server's certificate against the system's trusted CAs.")
     var tls = false
@@ -25,13 +25,13 @@ struct ClientTLSOptions: ParsableArguments {
     }
 
     /// The client's TLS settings for a server at `host`, or nil without `--tls`. Prints the
-    /// `--insecure` warning.
+    /// `--insecure` warning, as from `greenio COMMAND`.
     /// - Throws: `ConnectFailure` if the CA file or the system trust store cannot be loaded.
-    func clientTLS(host: String) throws -> ClientTLS? {
+    func clientTLS(host: String, command: String = "connect") throws -> ClientTLS? {
         guard tls else { return nil }
         let verification: PeerVerification
         if insecure {
-            StandardStreams.printError("greenio connect: warning: --insecure: the server's certificate is not verified")
+            StandardStreams.printError("greenio \(command): warning: --insecure: the server's certificate is not verified")
             verification = .insecureNoVerification
         } else if let cafile {
             verification = .trustedCertificateFile(cafile)

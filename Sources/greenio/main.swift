@@ -6,7 +6,7 @@ struct GreenIOCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "greenio",
         abstract: "Line servers and clients on GreenIO's green threads.",
-        subcommands: [Serve.self, Connect.self, PingPong.self, IOBench.self])
+        subcommands: [Serve.self, Connect.self, Bench.self, PingPong.self, IOBench.self])
 
     /// The exit code for bad arguments (ArgumentParser's own default is 64, `EX_USAGE`).
     static let usageExitCode: Int32 = 2
