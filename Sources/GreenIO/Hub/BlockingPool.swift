@@ -34,7 +34,8 @@ final class BlockingPool: @unchecked Sendable {
         let context = Unmanaged.passRetained(self).toOpaque()
         var thread = pthread_t()
         let result = pthread_create(&thread, nil, { raw in
-            let pool = Unmanaged<BlockingPool>.fromOpaque(raw!).takeRetainedValue()
+            guard let raw else { return nil }
+            let pool = Unmanaged<BlockingPool>.fromOpaque(raw).takeRetainedValue()
             pool.work()
             return nil
         }, context)

@@ -101,7 +101,8 @@ extension Hub {
         let context = Unmanaged.passRetained(ThreadStart(hub: hub, name: name)).toOpaque()
         var thread = pthread_t()
         let result = pthread_create(&thread, nil, { raw in
-            let start = Unmanaged<ThreadStart>.fromOpaque(raw!).takeRetainedValue()
+            guard let raw else { return nil }
+            let start = Unmanaged<ThreadStart>.fromOpaque(raw).takeRetainedValue()
             cgreenio_set_thread_name(start.name)
             start.hub.runLoop { false }
             start.hub.runLoop { start.hub.greenThreads.isEmpty }
