@@ -33,10 +33,17 @@ final class ChildProcess: @unchecked Sendable {
     private var status: Int32?
     private var outputBuffer: [UInt8] = []
 
+    /// Writing to the input pipe of a child that has already exited raises SIGPIPE, which would end
+    /// the whole test run; the tests want the `EPIPE` error instead. Runs once.
+    private static let ignoreBrokenPipes: Void = {
+        signal(SIGPIPE, SIG_IGN)
+    }()
+
     /// Starts `executable` with `arguments`.
     /// - Parameter pipeInput: give the child a pipe as standard input (see `writeInput`,
     ///   `closeInput`); otherwise it reads `/dev/null`.
     init(_ arguments: [String], executable: String = greenioExecutable, pipeInput: Bool = false) throws {
+        ChildProcess.ignoreBrokenPipes
         var template = Array("/tmp/greenio-test-stderr-XXXXXX".utf8CString)
         let errorFD = mkstemp(&template)
         guard errorFD >= 0 else { throw ChildProcessError(description: "mkstemp failed") }
