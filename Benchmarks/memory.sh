@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Server resident memory per idle connection (issue 6).
 #
-# For each server (greenio serve plain and --tls; the Python peers plain and TLS; nio-echo if built): start it
+# For each server (greenio serve plain and --tls; the Python peers plain and TLS; nio-echo if built; the C
+# reference Benchmarks/c/echo.c if present; redis-server if installed, answering PING): start it
 # on 127.0.0.1, let one connection echo a line and close, read VmRSS (the baseline), then for each of WAVES waves
 # open CONNS connections, make each echo one 64-byte line, hold them all open, read VmRSS, close them all.
 # KiB/conn for wave k = (RSS held in wave k - baseline) / CONNS, so memory that is not given back shows up as a
 # climb from wave to wave. Prints a markdown table.
 #
 #   Benchmarks/memory.sh                  # from the package root or anywhere
-#   CONNS=5000 WAVES=4 SERVERS="greenio eventlet gevent asyncio nio" MODES="plain tls" Benchmarks/memory.sh
+#   CONNS=5000 WAVES=4 SERVERS="greenio eventlet gevent asyncio nio c redis" MODES="plain tls" Benchmarks/memory.sh
 #   GREENIO=/path/to/greenio Benchmarks/memory.sh   # skip the release build
+#   NIO=/path/to/nio-echo C_SRC=/path/to/echo.c     # peers built elsewhere (defaults: Benchmarks/.build/release/
+#                                                   # nio-echo, Benchmarks/c/echo.c; each skipped if absent)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -17,7 +20,7 @@ ROOT=$(dirname "$HERE")
 CONNS=${CONNS:-5000}
 WAVES=${WAVES:-4}
 SETTLE=${SETTLE:-1.0}
-SERVERS=${SERVERS:-"greenio eventlet gevent asyncio nio"}
+SERVERS=${SERVERS:-"greenio eventlet gevent asyncio nio c redis"}
 MODES=${MODES:-"plain tls"}
 VENV="$HERE/.venv"
 PY="$VENV/bin/python"
@@ -49,7 +52,8 @@ if [[ -z "${GREENIO:-}" ]]; then
     (cd "$ROOT" && swift build -c release --product greenio >&2)
     GREENIO="$ROOT/.build/release/greenio"
 fi
-NIO="$HERE/.build/release/nio-echo"
+NIO=${NIO:-"$HERE/.build/release/nio-echo"}
+C_SRC=${C_SRC:-"$HERE/c/echo.c"}
 
 # One identity for every TLS server.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
@@ -70,9 +74,39 @@ start_server() {
             ;;
         nio)
             [[ -x "$NIO" ]] || return 1
-            # Assumes nio-echo follows the same conventions as the Python peers (--port P [--tls CERT KEY]).
+            [[ $mode == tls ]] && tls=(--tls --cert "$WORK/cert.pem" --key "$WORK/key.pem")
+            "$NIO" --host 127.0.0.1 --port 0 "${tls[@]}" >"$out" 2>"$WORK/$name-$mode.err" &
+            ;;
+        c)
+            [[ -f "$C_SRC" ]] || return 1
+            [[ -x "$WORK/c-echo" ]] || cc -O2 -o "$WORK/c-echo" "$C_SRC" -lssl -lcrypto || return 1
             [[ $mode == tls ]] && tls=(--tls "$WORK/cert.pem" "$WORK/key.pem")
-            "$NIO" --port 0 "${tls[@]}" >"$out" 2>"$WORK/$name-$mode.err" &
+            "$WORK/c-echo" -p 0 "${tls[@]}" >"$out" 2>"$WORK/$name-$mode.err" &
+            ;;
+        redis)
+            command -v redis-server >/dev/null || return 1
+            local rport
+            rport=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+            local args=(--bind 127.0.0.1 --save "" --appendonly no --daemonize no --maxclients $((CONNS + 100))
+                        --dir "$WORK" --logfile "$WORK/$name-$mode.err")
+            if [[ $mode == tls ]]; then
+                args+=(--port 0 --tls-port "$rport" --tls-cert-file "$WORK/cert.pem" --tls-key-file "$WORK/key.pem"
+                       --tls-ca-cert-file "$WORK/cert.pem" --tls-auth-clients no)
+            else
+                args+=(--port "$rport")
+            fi
+            redis-server "${args[@]}" >/dev/null 2>&1 &
+            SERVER_PID=$!
+            local i
+            for i in $(seq 100); do  # no start line: wait until it accepts
+                if "$PY" -c "import socket; socket.create_connection(('127.0.0.1',$rport),0.2).close()" 2>/dev/null; then
+                    PORT=$rport; return 0
+                fi
+                kill -0 "$SERVER_PID" 2>/dev/null || break
+                sleep 0.1
+            done
+            echo "redis-server $mode did not start" >&2
+            return 1
             ;;
     esac
     SERVER_PID=$!
@@ -103,6 +137,7 @@ for name in $SERVERS; do
         fi
         echo "$name $mode (pid $SERVER_PID, port $PORT):" >&2
         flag=(); [[ $mode == tls ]] && flag=(--tls)
+        [[ $name == redis ]] && flag+=(--resp)
         if json=$("$PY" "$HERE/python/memclient.py" --port "$PORT" --pid "$SERVER_PID" \
                   --conns "$CONNS" --waves "$WAVES" --settle "$SETTLE" "${flag[@]}"); then
             ROWS+=("$(printf '%s\t%s\t%s' "$name" "$mode" "$json")")

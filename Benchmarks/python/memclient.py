@@ -21,14 +21,17 @@ def rss_kib(pid):
     raise RuntimeError("no VmRSS")
 
 
+RESP = False  # --resp: send an inline PING and expect +PONG (for redis-server) instead of a line echo
+
+
 async def open_one(host, port, ctx, i, sem, timeout):
     async with sem:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port, ssl=ctx), timeout)
-        line = (f"conn {i:06d} ".encode() + b"x" * 64)[:63] + b"\n"
+        line = b"PING\r\n" if RESP else (f"conn {i:06d} ".encode() + b"x" * 64)[:63] + b"\n"
         writer.write(line)
         await writer.drain()
         back = await asyncio.wait_for(reader.readline(), timeout)
-        if back != line:
+        if back != (b"+PONG\r\n" if RESP else line):
             raise RuntimeError(f"connection {i}: echo mismatch {back!r}")
         return writer
 
@@ -50,11 +53,14 @@ async def main():
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--pid", type=int, required=True)
     p.add_argument("--tls", action="store_true")
+    p.add_argument("--resp", action="store_true", help="PING/PONG instead of a line echo (redis-server)")
     p.add_argument("--conns", type=int, default=5000)
     p.add_argument("--waves", type=int, default=4)
     p.add_argument("--concurrency", type=int, default=100)
     p.add_argument("--settle", type=float, default=1.0, help="seconds to wait before each RSS reading")
     args = p.parse_args()
+    global RESP
+    RESP = args.resp
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = min(hard, args.conns + 1000)
