@@ -1,11 +1,13 @@
-"""Line echo on eventlet: eventlet.listen, makefile('rwb'), readline/write, flush per line."""
+"""Line echo on eventlet: eventlet.listen, makefile('rwb'), readline/write, flush once no further line is buffered (or per line)."""
 import eventlet
 eventlet.monkey_patch()
 
 import socket  # noqa: E402  (patched)
 from eventlet.green import ssl  # noqa: E402
 
-from common import parse_args, ready, server_context  # noqa: E402
+from common import line_buffered, parse_args, ready, server_context  # noqa: E402
+
+FLUSH_PER_LINE = False  # --flush line
 
 
 def handle(conn, ctx):
@@ -19,7 +21,8 @@ def handle(conn, ctx):
             if not line:
                 break
             f.write(line)
-            f.flush()
+            if FLUSH_PER_LINE or not line_buffered(f, conn):
+                f.flush()
     except (OSError, ssl.SSLError):
         pass
     finally:
@@ -27,7 +30,9 @@ def handle(conn, ctx):
 
 
 def main():
+    global FLUSH_PER_LINE
     args = parse_args(__doc__)
+    FLUSH_PER_LINE = args.flush == "line"
     ctx = server_context(ssl, *args.tls) if args.tls else None
     listener = eventlet.listen((args.host, args.port), backlog=args.backlog)
     ready(args.host, listener.getsockname()[1])

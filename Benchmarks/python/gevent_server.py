@@ -1,4 +1,4 @@
-"""Line echo on gevent: gevent.server.StreamServer, makefile('rwb'), readline/write, flush per line."""
+"""Line echo on gevent: gevent.server.StreamServer, makefile('rwb'), readline/write, flush once no further line is buffered (or per line)."""
 from gevent import monkey
 monkey.patch_all()
 
@@ -7,7 +7,9 @@ import ssl  # noqa: E402  (patched: gevent.ssl)
 
 from gevent.server import StreamServer  # noqa: E402
 
-from common import parse_args, ready, server_context  # noqa: E402
+from common import line_buffered, parse_args, ready, server_context  # noqa: E402
+
+FLUSH_PER_LINE = False  # --flush line
 
 
 def handle(conn, _address):
@@ -19,7 +21,8 @@ def handle(conn, _address):
             if not line:
                 break
             f.write(line)
-            f.flush()
+            if FLUSH_PER_LINE or not line_buffered(f, conn):
+                f.flush()
     except (OSError, ssl.SSLError):
         pass
     finally:
@@ -27,7 +30,9 @@ def handle(conn, _address):
 
 
 def main():
+    global FLUSH_PER_LINE
     args = parse_args(__doc__)
+    FLUSH_PER_LINE = args.flush == "line"
     kwargs = {}
     if args.tls:
         # StreamServer wraps each accepted socket with gevent's ssl in the connection's greenlet.
