@@ -20,6 +20,7 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
             ],
-            path: "Sources/nio-echo"),
+            path: "Sources/nio-echo",
+            swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )

@@ -50,13 +50,19 @@ var tls = false
 var certPath: String?
 var keyPath: String?
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
+func value() -> String {
+    guard let next = arguments.next() else { usage() }
+    return next
+}
 while let argument = arguments.next() {
     switch argument {
-    case "--host": host = arguments.next() ?? usage()
-    case "--port": port = Int(arguments.next() ?? usage()) ?? usage()
+    case "--host": host = value()
+    case "--port":
+        guard let number = Int(value()) else { usage() }
+        port = number
     case "--tls": tls = true
-    case "--cert": certPath = arguments.next() ?? usage()
-    case "--key": keyPath = arguments.next() ?? usage()
+    case "--cert": certPath = value()
+    case "--key": keyPath = value()
     default: usage()
     }
 }
