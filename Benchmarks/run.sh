@@ -18,16 +18,19 @@
 # (the client then offers only it, so every server negotiates it); the C server sets it itself; NIOSSL
 # (BoringSSL) accepts what the client offers.
 #
-# Adding servers (the hook for the Python peers): if Benchmarks/python/servers.sh exists it is sourced after
-# the builds. It may append names to SERVERS_ALL and define, for each name N, a function `start_N MODE PORT`
-# (MODE is plain or tls; the certificate and key are $CERT and $KEY) that execs the server in the
-# foreground on 127.0.0.1:PORT; it must print "listening on ..." to standard output once ready (or just
-# accept connections: the script also polls the port). It may also define `setup_python` (called once,
-# e.g. to create a virtualenv). Example:
+# Python peers: if Benchmarks/python/server.py exists, eventlet, gevent and asyncio join the servers, started as
+# Benchmarks/python/README.md says (`$VENV/bin/python -W ignore Benchmarks/python/server.py NAME --port P
+# [--tls CERT KEY]`); the virtualenv Benchmarks/.venv (eventlet, gevent) is created if missing.
 #
-#   SERVERS_ALL+=(eventlet)
-#   start_eventlet() { exec "$VENV/bin/python" "$BENCH/python/eventlet_echo.py" --port "$2" \
-#                        ${1/plain/} ${1/tls/--tls --cert $CERT --key $KEY}; }
+# Adding servers (the hook): if Benchmarks/python/servers.sh (or any Benchmarks/servers.d/*.sh) exists it is
+# sourced after the builds. It may append names to SERVERS_ALL and define, for each name N, a function
+# `start_N MODE PORT` (MODE is plain or tls; the certificate and key are $CERT and $KEY) that execs the server
+# in the foreground on 127.0.0.1:PORT; it should print "listening on ..." to standard output once ready (the
+# script also polls the port). Example:
+#
+#   SERVERS_ALL+=(trio)
+#   start_trio() { if [[ $1 == tls ]]; then exec "$PY" trio_echo.py --port "$2" --tls "$CERT" "$KEY";
+#                  else exec "$PY" trio_echo.py --port "$2"; fi; }
 #
 # Exit status: non-zero if any bench run failed (errors or mismatches) or a server did not start.
 set -euo pipefail
@@ -111,15 +114,41 @@ start_c() {
     if [[ $1 == tls ]]; then exec "$C_ECHO" -p "$2" --tls "$CERT" "$KEY"; else exec "$C_ECHO" -p "$2"; fi
 }
 
-if [[ -f $BENCH/python/servers.sh ]]; then
-    # shellcheck source=/dev/null
-    source "$BENCH/python/servers.sh"
-    if declare -F setup_python >/dev/null; then setup_python >&2; fi
+# Python peers (Benchmarks/python, see its README.md).
+VENV=${VENV:-$BENCH/.venv}
+PY="$VENV/bin/python"
+python_wanted() { [[ -z ${SERVERS:-} || " $SERVERS " == *" eventlet "* || " $SERVERS " == *" gevent "* || " $SERVERS " == *" asyncio "* ]]; }
+if [[ -f $BENCH/python/server.py ]] && python_wanted; then
+    if [[ ! -x $PY ]] || ! "$PY" -c 'import eventlet, gevent' 2>/dev/null; then
+        log "creating $VENV (eventlet, gevent)"
+        { python3 -m venv "$VENV" && "$VENV/bin/pip" install -q eventlet gevent; } >&2 || log "virtualenv failed"
+    fi
+    if "$PY" -c 'import eventlet, gevent' 2>/dev/null; then
+        SERVERS_ALL+=(eventlet gevent asyncio)
+    else
+        log "no eventlet/gevent in $VENV: skipping the Python peers"
+    fi
 fi
+start_python() { # PEER MODE PORT
+    if [[ $2 == tls ]]; then
+        exec "$PY" -W ignore "$BENCH/python/server.py" "$1" --port "$3" --tls "$CERT" "$KEY"
+    else
+        exec "$PY" -W ignore "$BENCH/python/server.py" "$1" --port "$3"
+    fi
+}
+start_eventlet() { start_python eventlet "$@"; }
+start_gevent() { start_python gevent "$@"; }
+start_asyncio() { start_python asyncio "$@"; }
+
+for hook in "$BENCH/python/servers.sh" "$BENCH"/servers.d/*.sh; do
+    # shellcheck source=/dev/null
+    if [[ -f $hook ]]; then source "$hook"; fi
+done
 read -r -a SERVERS <<<"${SERVERS:-${SERVERS_ALL[*]}}"
 
 # --- measuring ---------------------------------------------------------------------------------------
 CLK_TCK=$(getconf CLK_TCK)
+BENCH_TIMEOUT=$(awk -v s="$SECS" -v w="$WARMUP" 'BEGIN { printf "%d", s + w + 60 }')
 cpu_ticks() { # utime + stime of PID (fields 14 and 15; the command name may hold spaces)
     local stat
     stat=$(<"/proc/$1/stat")
@@ -164,7 +193,8 @@ run_bench() { # NAME MODE PORT CONNS BATCH -> one TSV line on stdout, or nothing
     [[ $mode == tls ]] && tls_args=(--tls --insecure)
     before=$(cpu_ticks "$SERVER_PID")
     t0=$(date +%s.%N)
-    OPENSSL_CONF=$TLS_CONF taskset -c "$CLIENT_CPU" "$GREENIO" bench "127.0.0.1:$port" \
+    # Bounded: the run takes WARMUP + SECS plus connecting; a stuck run is killed and counts as failed.
+    OPENSSL_CONF=$TLS_CONF timeout "$BENCH_TIMEOUT" taskset -c "$CLIENT_CPU" "$GREENIO" bench "127.0.0.1:$port" \
         --conns "$conns" --batch "$batch" --len "$LEN" --secs "$SECS" --warmup "$WARMUP" "${tls_args[@]}" \
         >"$out" 2>&1 || status=$?
     t1=$(date +%s.%N)
