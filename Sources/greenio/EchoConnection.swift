@@ -64,3 +64,28 @@ extension RawSocket {
         try await send(all: UnsafeRawBufferPointer(copy), deadline: deadline)
     }
 }
+
+extension EchoConnection {
+    /// What every served connection shares, whatever its protocol: logs its opening, prepares it
+    /// (TCP_NODELAY, or the TLS handshake within the first deadline), runs `protocolLoop` — which
+    /// returns why the connection ended — then logs that reason and closes the socket.
+    func serve(as name: ConnectionName, firstDeadline: Deadline?,
+               _ protocolLoop: () async throws -> String) async {
+        StandardStreams.printError("open \(name)")
+        let reason: String
+        do {
+            try await prepareForEcho(deadline: firstDeadline)
+            reason = try await protocolLoop()
+        } catch is CancellationError {
+            reason = "server stopping"
+        } catch let failure as EchoPreparationFailure {
+            reason = failure.description
+        } catch let error as IOError where error.kind == .timedOut {
+            reason = "timed out sending"
+        } catch {
+            reason = "error: \(error)"
+        }
+        close()
+        StandardStreams.printError("close \(name) (\(reason))")
+    }
+}

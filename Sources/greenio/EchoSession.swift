@@ -26,23 +26,10 @@ struct EchoSession<Connection: EchoConnection>: Sendable {
     /// Prepares the connection (for TLS: the handshake, within the first line's deadline), serves it
     /// to its end, logs how it ended and closes the socket.
     func run() async {
-        StandardStreams.printError("open \(name)")
-        let reason: String
         let firstDeadline = settings.lineTimeout.map { Deadline.after($0) }
-        do {
-            try await socket.prepareForEcho(deadline: firstDeadline)
-            reason = try await echoLines(firstDeadline: firstDeadline)
-        } catch is CancellationError {
-            reason = "server stopping"
-        } catch let failure as EchoPreparationFailure {
-            reason = failure.description
-        } catch let error as IOError where error.kind == .timedOut {
-            reason = "timed out sending"
-        } catch {
-            reason = "error: \(error)"
+        await socket.serve(as: name, firstDeadline: firstDeadline) {
+            try await echoLines(firstDeadline: firstDeadline)
         }
-        socket.close()
-        StandardStreams.printError("close \(name) (\(reason))")
     }
 
     /// Echoes complete lines, one send per read, until the connection ends; returns why it ended.

@@ -27,23 +27,10 @@ struct RESPSession<Connection: EchoConnection>: Sendable {
     /// Prepares the connection (TCP_NODELAY, or the TLS handshake within the first command's
     /// deadline), serves it to its end, logs how it ended and closes the socket.
     func run() async {
-        StandardStreams.printError("open \(name)")
-        let reason: String
         let firstDeadline = settings.lineTimeout.map { Deadline.after($0) }
-        do {
-            try await socket.prepareForEcho(deadline: firstDeadline)
-            reason = try await serveCommands(firstDeadline: firstDeadline)
-        } catch is CancellationError {
-            reason = "server stopping"
-        } catch let failure as EchoPreparationFailure {
-            reason = failure.description
-        } catch let error as IOError where error.kind == .timedOut {
-            reason = "timed out sending"
-        } catch {
-            reason = "error: \(error)"
+        await socket.serve(as: name, firstDeadline: firstDeadline) {
+            try await serveCommands(firstDeadline: firstDeadline)
         }
-        socket.close()
-        StandardStreams.printError("close \(name) (\(reason))")
     }
 
     /// Reads and answers commands until the stream ends, the client quits, breaks the protocol or
