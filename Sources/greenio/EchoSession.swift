@@ -40,6 +40,12 @@ struct EchoSession<Connection: EchoConnection>: Sendable {
         while true {
             let count: Int
             do {
+                if buffer.isEmpty {
+                    // Between lines: hold no buffer while the client is quiet (most connections,
+                    // most of the time), and take one back when bytes arrive.
+                    buffer.releaseIfEmpty()
+                    try await socket.waitUntilReadable(deadline: lineDeadline)
+                }
                 guard case .completed(let n) = try await socket.receive(into: buffer.freeSpace(), deadline: lineDeadline) else {
                     continue  // Would-block cannot happen in blocking mode; just try again.
                 }

@@ -5,14 +5,16 @@ import Glibc
 ///
 /// Bytes are read straight into the buffer's free space, and complete lines are echoed straight
 /// out of it, so an echo copies nothing but the pending line (moved to the front after a flush).
-/// Memory stays bounded: the buffer starts small and grows only while a single pending line fills
-/// it, up to `lineLimit + 1` bytes (enough to see that a line is too long) or its initial size,
-/// whichever is larger.
+/// Memory stays bounded: the buffer is allocated when the first bytes are read, grows only while a
+/// single pending line fills it, up to `lineLimit + 1` bytes (enough to see that a line is too long)
+/// or its initial size, whichever is larger, and can be given back whenever it holds nothing
+/// (`releaseIfEmpty()`), so an idle connection holds no buffer.
 struct LineBuffer: ~Copyable {
     /// The longest line accepted, terminator included.
     let lineLimit: Int
     private let maximumCapacity: Int
-    private var storage: UnsafeMutableRawBufferPointer
+    private let initialCapacity: Int
+    private var storage = UnsafeMutableRawBufferPointer(start: nil, count: 0)
     /// Bytes held: `[0, count)`.
     private var count = 0
     /// Where the pending line starts; everything before it is complete lines.
@@ -36,8 +38,20 @@ struct LineBuffer: ~Copyable {
     ///   - initialCapacity: the size of the first allocation.
     init(lineLimit: Int, initialCapacity: Int = 8192) {
         self.lineLimit = max(lineLimit, 1)
+        self.initialCapacity = max(initialCapacity, 1)
         maximumCapacity = max(initialCapacity, self.lineLimit + 1)
-        storage = .allocate(byteCount: max(initialCapacity, 1), alignment: 1)
+    }
+
+    /// True when no byte is held (no complete line, no pending line).
+    var isEmpty: Bool { count == 0 }
+
+    /// Frees the storage if no byte is held; the next `freeSpace()` allocates it again.
+    mutating func releaseIfEmpty() {
+        guard count == 0, storage.baseAddress != nil else { return }
+        storage.deallocate()
+        storage = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+        pendingStart = 0
+        searchedCount = 0
     }
 
     deinit { storage.deallocate() }
@@ -103,6 +117,10 @@ struct LineBuffer: ~Copyable {
     }
 
     private mutating func grow() {
+        if storage.baseAddress == nil {
+            storage = .allocate(byteCount: initialCapacity, alignment: 1)
+            return
+        }
         let capacity = min(storage.count * 2, maximumCapacity)
         guard capacity > storage.count else { return }
         let larger = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 1)

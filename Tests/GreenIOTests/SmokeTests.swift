@@ -98,3 +98,54 @@ struct TextMakefileSmokeTests {
         #expect(closedName == -1)
     }
 }
+
+@Suite("waitUntilReadable", .timeLimit(.minutes(1)))
+struct WaitUntilReadableTests {
+    @Test("a plain socket waits for bytes or the end of the stream, and times out on an idle peer; nothing is consumed")
+    func plain() async throws {
+        try await onHub(limit: .seconds(20)) {
+            let (a, b) = try Socket.pair()
+            defer { a.close(); b.close() }
+            try a.setTimeout(seconds: 0.05)
+            await expectIOError(.timedOut) { try await a.waitUntilReadable(deadline: nil) }
+            Hub.current!.spawn {
+                try await Hub.sleep(for: .milliseconds(20))
+                try await b.sendAll(bytes("x"))
+            }
+            try a.setTimeout(seconds: 5)
+            try await a.waitUntilReadable(deadline: nil)
+            #expect(try await a.recv(10) == bytes("x"))
+            b.close()
+            try await a.waitUntilReadable(deadline: nil)
+            #expect(try await a.recv(10) == [])
+        }
+    }
+
+    @Test("a TLS socket returns at once when OpenSSL holds bytes, waits otherwise, with TLS's timeout message")
+    func tls() async throws {
+        let identity = try TLSIdentity.selfSigned()
+        try await onHub(limit: .seconds(20)) {
+            let (a, b) = try Socket.pair()
+            let server = try TLSContext.server(identity: identity)
+            let client = try TLSContext.client(verification: .trustedCertificatesPEM(identity.certificateChainPEM))
+            let serverSide = Hub.current!.spawn { try await TLSSocket.wrap(b, context: server) }
+            let c = try await TLSSocket.wrap(a, context: client, serverHostname: "localhost")
+            let s = try await serverSide.value
+            defer { c.close(); s.close() }
+            try await s.sendAll(Array(repeating: 65, count: 100))
+            try c.setTimeout(seconds: 5)
+            try await c.waitUntilReadable(deadline: nil)
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 10, alignment: 1)
+            defer { buffer.deallocate() }
+            #expect(try await c.receive(into: buffer, deadline: nil) == .completed(10))
+            #expect(c.pending == 90)
+            try await c.waitUntilReadable(deadline: .after(.milliseconds(1)))  // bytes held: no wait
+            #expect(try await c.receive(into: UnsafeMutableRawBufferPointer(rebasing: buffer[...]), deadline: nil) == .completed(10))
+            let rest = UnsafeMutableRawBufferPointer.allocate(byteCount: 80, alignment: 1)
+            defer { rest.deallocate() }
+            #expect(try await c.receive(into: rest, deadline: nil) == .completed(80))
+            let error = await expectIOError(.timedOut) { try await c.waitUntilReadable(deadline: .after(.milliseconds(50))) }
+            #expect(error?.message == "The read operation timed out")
+        }
+    }
+}

@@ -60,6 +60,13 @@ public protocol RawSocket: AnyObject, Sendable {
     /// - Throws: as `receive`, with `EPIPE` for a peer that has gone.
     func send(_ bytes: UnsafeRawBufferPointer, deadline: Deadline?) async throws -> IOOutcome
 
+    /// Parks the calling green thread until a `receive` would make progress — bytes, the end of the
+    /// stream or an error are waiting — or the timeout or `deadline` passes. Returns at once in
+    /// non-blocking mode, and may return early (callers then receive as usual). It lets a reader
+    /// hold no buffer while its connection is idle.
+    /// - Throws: `IOError` `.timedOut`, `.closed`; `CancellationError`.
+    func waitUntilReadable(deadline: Deadline?) async throws
+
     /// Shuts down one or both directions of the connection.
     /// - Throws: `IOError` `.system` (`ENOTCONN`, `EBADF` once closed).
     func shutdown(_ direction: ShutdownDirection) throws
@@ -74,4 +81,10 @@ public protocol RawSocket: AnyObject, Sendable {
     /// Releases a file object's reference; really closes the socket if it was closed and this was
     /// the last reference.
     func releaseFileReference()
+}
+
+extension RawSocket {
+    /// The default for types that cannot wait without a buffer: return at once (the following
+    /// `receive` waits as usual).
+    public func waitUntilReadable(deadline: Deadline?) async throws {}
 }

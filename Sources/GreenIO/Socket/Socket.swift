@@ -160,6 +160,11 @@ public final class Socket: RawSocket, @unchecked Sendable {
         }
     }
 
+    /// Waits until the socket is readable (see `RawSocket.waitUntilReadable`): a zero-length receive.
+    public func waitUntilReadable(deadline: Deadline?) async throws {
+        _ = try await receive(into: UnsafeMutableRawBufferPointer(start: nil, count: 0), deadline: deadline)
+    }
+
     /// Sends some prefix of `bytes` with `send(2)` and `MSG_NOSIGNAL` (see `RawSocket.send`): a
     /// vanished peer is an `EPIPE` error, never a SIGPIPE.
     public func send(_ bytes: UnsafeRawBufferPointer, deadline: Deadline?) async throws -> IOOutcome {

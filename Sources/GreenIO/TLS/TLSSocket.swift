@@ -259,6 +259,23 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
         }
     }
 
+    /// Waits until a read would return something: decrypted bytes, the end of the stream or an
+    /// error (see `RawSocket.waitUntilReadable`). It peeks one byte with `SSL_peek` — which, like
+    /// every TLS operation here, tries first and waits only in the direction OpenSSL asks for — so
+    /// bytes OpenSSL or the kernel already hold are never waited for, and nothing is consumed.
+    /// - Throws: `IOError` `.timedOut` "The read operation timed out", `.closed`, socket errors;
+    ///   `CancellationError`.
+    public func waitUntilReadable(deadline: Deadline?) async throws {
+        guard let ssl, readEnd == nil, !isClosed || fileReferences > 0 else { return }
+        let probe = UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 1)
+        defer { probe.deallocate() }
+        do {
+            _ = try await drive(.read, deadline: deadline) { SSL_peek(ssl, probe, 1) }
+        } catch is EndOfStream {
+            return  // the next receive reports it
+        }
+    }
+
     /// Encrypts and sends `bytes` (`SSL_write`): all of them in blocking and timeout modes, at most
     /// one record in non-blocking mode. Empty writes do nothing.
     ///
