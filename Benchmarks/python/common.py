@@ -43,3 +43,20 @@ def line_buffered(f, sock):
         return False
     finally:
         sock.setblocking(True)
+
+
+def echo_connection(conn, f, flush_per_line, errors):
+    """The blocking-style line echo both green peers run: readline, write it back, flush once no
+    further complete line is buffered (or after every line); closes the connection at the end."""
+    try:
+        while True:
+            line = f.readline()
+            if not line:
+                break
+            f.write(line)
+            if flush_per_line or not line_buffered(f, conn):
+                f.flush()
+    except errors:
+        pass
+    finally:
+        conn.close()

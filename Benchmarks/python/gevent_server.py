@@ -7,7 +7,7 @@ import ssl  # noqa: E402  (patched: gevent.ssl)
 
 from gevent.server import StreamServer  # noqa: E402
 
-from common import line_buffered, parse_args, ready, server_context  # noqa: E402
+from common import echo_connection, parse_args, ready, server_context  # noqa: E402
 
 FLUSH_PER_LINE = False  # --flush line
 
@@ -16,17 +16,10 @@ def handle(conn, _address):
     try:
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         f = conn.makefile("rwb")
-        while True:
-            line = f.readline()
-            if not line:
-                break
-            f.write(line)
-            if FLUSH_PER_LINE or not line_buffered(f, conn):
-                f.flush()
     except (OSError, ssl.SSLError):
-        pass
-    finally:
         conn.close()
+        return
+    echo_connection(conn, f, FLUSH_PER_LINE, (OSError, ssl.SSLError))
 
 
 def main():
