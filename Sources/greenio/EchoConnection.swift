@@ -42,29 +42,6 @@ extension TLSSocket: EchoConnection {
     }
 }
 
-extension RawSocket {
-    /// Sends all of `bytes`, each raw send bounded by `deadline` (and the socket's own timeout).
-    /// Like `Socket.sendAll` in blocking mode, for any raw socket.
-    /// - Throws: as `send(_:deadline:)`; `IOError` `.wouldBlock` in non-blocking mode.
-    func send(all bytes: UnsafeRawBufferPointer, deadline: Deadline?) async throws {
-        var sent = 0
-        while sent < bytes.count {
-            switch try await send(UnsafeRawBufferPointer(rebasing: bytes[sent...]), deadline: deadline) {
-            case .completed(let count): sent += count
-            case .wouldBlock: throw IOError.wouldBlock(bytesTransferred: sent)
-            }
-        }
-    }
-
-    /// `send(all:deadline:)` for a byte array (copied once; for rare replies, not the echo path).
-    func send(all bytes: [UInt8], deadline: Deadline?) async throws {
-        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 1)
-        defer { copy.deallocate() }
-        copy.copyBytes(from: bytes)
-        try await send(all: UnsafeRawBufferPointer(copy), deadline: deadline)
-    }
-}
-
 extension EchoConnection {
     /// What every served connection shares, whatever its protocol: logs its opening, prepares it
     /// (TCP_NODELAY, or the TLS handshake within the first deadline), runs `protocolLoop` — which

@@ -56,13 +56,13 @@ struct EchoSession<Connection: EchoConnection>: Sendable {
             }
             if count == 0 {
                 let finalLine = buffer.pendingLine
-                if !finalLine.isEmpty { try await socket.send(all: finalLine, deadline: sendDeadline()) }
+                if !finalLine.isEmpty { try await socket.sendAll(finalLine, deadline: sendDeadline()) }
                 return "end of stream"
             }
             buffer.didRead(count)
             let scan = buffer.scanLines()
             if !scan.completeLines.isEmpty {
-                try await socket.send(all: scan.completeLines, deadline: sendDeadline())
+                try await socket.sendAll(scan.completeLines, deadline: sendDeadline())
                 lineDeadline = settings.lineTimeout.map { Deadline.after($0) }
             }
             if scan.lineTooLong {
@@ -85,7 +85,7 @@ struct EchoSession<Connection: EchoConnection>: Sendable {
     private func sayGoodbye(_ reply: [UInt8], buffer: inout LineBuffer) async {
         let deadline = Deadline.after(settings.lingerTime)
         do {
-            try await socket.send(all: reply, deadline: deadline)
+            try await socket.sendAll(reply, deadline: deadline)
             try socket.shutdown(.write)
         } catch {
             return

@@ -92,7 +92,7 @@ struct LineClient: Sendable {
         while true {
             let count = try await StandardStreams.readInput(into: buffer)
             if count == 0 { break }
-            try await socket.send(all: UnsafeRawBufferPointer(rebasing: buffer[..<count]), deadline: nil)
+            try await socket.sendAll(UnsafeRawBufferPointer(rebasing: buffer[..<count]), deadline: nil)
         }
         try socket.shutdown(.write)
     }

@@ -138,10 +138,7 @@ public final class BufferedWriter: BinaryWriting, @unchecked Sendable {
             // Fast path: a copy into the buffer, no wait possible.
             return bytes.withUnsafeBytes { self.buffer($0) }
         }
-        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 1)
-        defer { copy.deallocate() }
-        copy.copyBytes(from: bytes)
-        return try await write(UnsafeRawBufferPointer(copy), deadline: deadline)
+        return try await withStableCopy(of: bytes) { try await write($0, deadline: deadline) }
     }
 
     /// Sends every buffered byte (CPython's `flush`).

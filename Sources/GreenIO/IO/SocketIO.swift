@@ -197,10 +197,7 @@ public final class SocketIO: @unchecked Sendable {
 
     /// `write` for a byte array.
     public func write(_ bytes: [UInt8]) async throws -> Int? {
-        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 1)
-        defer { copy.deallocate() }
-        copy.copyBytes(from: bytes)
-        return try await write(UnsafeRawBufferPointer(copy))
+        try await withStableCopy(of: bytes) { try await write($0) }
     }
 
     // MARK: Closing

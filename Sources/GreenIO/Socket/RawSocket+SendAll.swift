@@ -26,9 +26,6 @@ extension RawSocket {
 
     /// `sendAll` for a byte array.
     public func sendAll(_ bytes: [UInt8], deadline: Deadline? = nil) async throws {
-        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 1)
-        defer { copy.deallocate() }
-        copy.copyBytes(from: bytes)
-        try await sendAll(UnsafeRawBufferPointer(copy), deadline: deadline)
+        try await withStableCopy(of: bytes) { try await sendAll($0, deadline: deadline) }
     }
 }

@@ -80,18 +80,8 @@ extension Socket {
             // handshake is done once the socket has a peer.
             let error = try intOption(.error)
             if error != 0 { throw IOError.system(Errno(rawValue: Int32(error))) }
-            if hasPeer(fd) { return }
+            if (try? peerAddress()) != nil { return }
         }
-    }
-
-    /// Whether `getpeername` succeeds, i.e. the connection is established.
-    private func hasPeer(_ fd: Int32) -> Bool {
-        var storage = sockaddr_storage()
-        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let result = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) }
-        }
-        return result == 0
     }
 
     /// Python's `connect_ex`: connects and returns 0, or the error number instead of throwing.

@@ -29,10 +29,7 @@ extension Socket {
     /// - Throws: `IOError` `.wouldBlock` in non-blocking mode when the send buffer is full,
     ///   `.timedOut`, `.system` (`EPIPE`, `ECONNRESET`); `CancellationError`.
     public func send(_ bytes: [UInt8]) async throws -> Int {
-        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 1)
-        defer { copy.deallocate() }
-        copy.copyBytes(from: bytes)
-        switch try await send(UnsafeRawBufferPointer(copy), deadline: nil) {
+        switch try await withStableCopy(of: bytes, { try await send($0, deadline: nil) }) {
         case .completed(let count): return count
         case .wouldBlock: throw IOError.wouldBlock()
         }
