@@ -68,6 +68,15 @@ struct RESPCommandReader {
     /// The largest single read for a bulk string.
     static let bulkPiece = 1 << 20
 
+    /// The next command if it has arrived whole, parsed in place from the reader's buffer
+    /// (`RESPBufferedParser`) without waiting; nil if it has not (or is malformed), for `next` to
+    /// read or report. Empty commands before it are skipped either way.
+    /// - Throws: `IOError` if the reader is closed or busy.
+    func nextBuffered() throws -> [[UInt8]]? {
+        let parser = RESPBufferedParser(maxLine: maxLine, maxBulk: maxBulk)
+        return try file.reader.consumeBuffered { parser.command(in: $0) }
+    }
+
     /// Reads the next command's arguments (at least one), each line or bulk string within `deadline`.
     /// Empty commands (`*0`, blank lines) are skipped.
     /// - Returns: the arguments; nil at the end of the stream (a command cut short by it is dropped).

@@ -44,8 +44,12 @@ struct RESPSession<Connection: EchoConnection>: Sendable {
         while true {
             let arguments: [[UInt8]]
             do {
-                guard let next = try await commands.next(deadline: deadline) else { return "end of stream" }
-                arguments = next
+                if let buffered = try commands.nextBuffered() {
+                    arguments = buffered
+                } else {
+                    guard let next = try await commands.next(deadline: deadline) else { return "end of stream" }
+                    arguments = next
+                }
             } catch let error as RESPProtocolError {
                 reply.removeAll(keepingCapacity: true)
                 RESPReply.error("ERR \(error)").encode(into: &reply)

@@ -237,7 +237,7 @@ struct HubTimerTests {
 
     @Test("the timer heap keeps (deadline, insertion) order under random insertions and removals")
     func timerHeapRandomised() {
-        var random = HubSplitMix(seed: 0x5EED)
+        var random = SplitMix64(seed: 0x5EED)
         for round in 0..<30 {
             var heap = TimerHeap()
             var order: [ObjectIdentifier: Int] = [:]
@@ -275,7 +275,7 @@ struct HubTimerTests {
     func randomCallbacksOrder() async throws {
         let (fired, expected) = try await onHub(limit: .seconds(20)) {
             let hub = Hub.current!
-            var random = HubSplitMix(seed: 26)
+            var random = SplitMix64(seed: 26)
             let fired = HubTestBox<[Int]>([])
             let base = Deadline.after(.milliseconds(20))
             var scheduled: [(deadline: Deadline, index: Int, callback: Hub.ScheduledCallback)] = []
@@ -358,15 +358,3 @@ struct HubTimerTests {
     }
 }
 
-/// A small seeded generator (SplitMix64), so randomised tests are reproducible.
-struct HubSplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

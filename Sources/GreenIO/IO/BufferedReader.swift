@@ -151,6 +151,30 @@ public final class BufferedReader: BinaryReading, @unchecked Sendable {
         return Array(buffer.bytes)
     }
 
+    /// Lends the buffered bytes to `body` without copying them, then drops the first `consumed`
+    /// bytes `body` returns (Go's `bufio.Reader.Peek` + `Discard` in one call; CPython has no
+    /// equivalent). Never touches the socket: a parser uses it to take whole messages that have
+    /// already arrived, and falls back to the reading methods when a message is incomplete.
+    ///
+    /// The pointer is valid only inside `body`; it may be empty. When `body` throws, nothing is
+    /// dropped.
+    /// - Returns: `body`'s value.
+    /// - Throws: `IOError` `.invalidArgument` "read of closed file", or "consumed count out of range"
+    ///   (nothing dropped) if `consumed` is negative or above the buffered count; `.busy` while another
+    ///   green thread is reading; whatever `body` throws.
+    public func consumeBuffered<Value>(
+        _ body: (UnsafeRawBufferPointer) throws -> (consumed: Int, value: Value)
+    ) throws -> Value {
+        try enter("read")
+        defer { leave() }
+        let (consumed, value) = try body(buffer.bytes)
+        guard (0...buffer.count).contains(consumed) else {
+            throw IOError.invalidArgument("consumed count out of range")
+        }
+        if consumed > 0 { buffer.consume(consumed) }
+        return value
+    }
+
     /// Fills `destination` completely unless the stream ends or (non-blocking) the socket would
     /// block (CPython's `readinto`). A destination larger than the buffer is read into directly.
     /// - Returns: the number of bytes stored (0 at the end of the stream or for an empty
