@@ -2,10 +2,10 @@ import Glibc
 import Testing
 @testable import GreenIO
 
-/// Security default: what `greenio serve` writes (start line, connection log, shutdown) never
-/// holds bytes a client sent, however the connection goes or ends.
-@Suite("Adversarial serve logs", .serialized, .timeLimit(.minutes(1)))
-struct AdversarialLogTests {
+/// ADV-09, in the same serialized suite as the other attacks. Security default: what
+/// `greenio serve` writes (start line, connection log, shutdown) never holds bytes a client sent,
+/// however the connection goes or ends.
+extension AdversarialServeTests {
     @Test("ADV-09 logs never contain payload bytes: echoed, over-long, timed out, protocol errors, FIN, RST",
           arguments: ServeFlavor.all)
     func logsHoldNoPayload(flavor: ServeFlavor) async throws {
@@ -17,21 +17,7 @@ struct AdversarialLogTests {
         defer { server.terminate() }
         let (output, status) = try await onHub(limit: .seconds(50)) { () -> ([UInt8], Int32) in
             let target = try await ServerUnderAttack(server, flavor)
-            for request in payloadRequests(token, resp: flavor.resp) {
-                let connection = try await target.attackerConnection()
-                defer { connection.close() }
-                try await connection.sendAll(bytes(request.bytes))
-                if request.endsStream { try connection.shutdown(.write) }
-                let outcome = await awaitServerClose(connection, within: .seconds(10))
-                #expect(outcome.closedByServer, "\(request.name): \(outcome.error ?? "still open")")
-                let received = text(outcome.received)
-                #expect(request.reply.isEmpty ? received.isEmpty : received.contains(request.reply),
-                        "\(request.name): \(received.prefix(200))")
-            }
-            for ending in AbruptEnding.allCases where flavor.tls || ending != .closeNotify {
-                let peer = try await runAbruptPeer(port: target.port, tls: flavor.tls, ending: ending, data: token)
-                _ = try await target.closeReason(of: peer)
-            }
+            try await whileServingOthers(target) { try await sendPayloads(token, to: target) }
             server.send(SIGTERM)
             let output = try await server.readAllOutput(deadline: .after(.seconds(10)))
             return (output, try await server.waitForExit(deadline: .after(.seconds(10))))
@@ -42,6 +28,27 @@ struct AdversarialLogTests {
         #expect(!logs.contains(token), "\(logs)")
         #expect(!logs.contains("SECRET"), "\(logs)")
         #expect(!logs.contains("~"), "\(logs)")
+    }
+
+    /// Sends every request of `payloadRequests` on a connection of its own, each checked for its
+    /// reply, then has the Python peer end connections in the middle of the payload.
+    private func sendPayloads(_ token: String, to target: ServerUnderAttack) async throws {
+        let flavor = target.flavor
+        for request in payloadRequests(token, resp: flavor.resp) {
+            let connection = try await target.attackerConnection()
+            defer { connection.close() }
+            try await connection.sendAll(bytes(request.bytes))
+            if request.endsStream { try connection.shutdown(.write) }
+            let outcome = await awaitServerClose(connection, within: .seconds(10))
+            #expect(outcome.closedByServer, "\(request.name): \(outcome.error ?? "still open")")
+            let received = text(outcome.received)
+            #expect(request.reply.isEmpty ? received.isEmpty : received.contains(request.reply),
+                    "\(request.name): \(received.prefix(200))")
+        }
+        for ending in AbruptEnding.allCases where flavor.tls || ending != .closeNotify {
+            let peer = try await runAbruptPeer(port: target.port, tls: flavor.tls, ending: ending, data: token)
+            _ = try await target.closeReason(of: peer)
+        }
     }
 }
 
