@@ -142,7 +142,8 @@ struct ServerUnderAttack: Sendable {
         let marker = "close \(peer) ("
         try await process.waitForErrorOutput(containing: marker, deadline: .after(limit))
         let log = process.errorText()
-        guard let start = log.range(of: marker) else { return "" }
+        // The last one: a port may have served an earlier connection of the same server.
+        guard let start = log.ranges(of: marker).last else { return "" }
         let rest = log[start.upperBound...]
         let line = rest.prefix { $0 != "\n" }
         return String(line.hasSuffix(")") ? line.dropLast() : line)
@@ -156,7 +157,8 @@ struct ServerUnderAttack: Sendable {
     }
 }
 
-/// The local address of a connection as the server's log lines name its peer ("127.0.0.1:50312").
+/// The local address of an IPv4 connection as the server's log lines name its peer
+/// ("127.0.0.1:50312"); the tests connect to 127.0.0.1 only.
 func logName(_ connection: any RawSocket) throws -> String {
     var address = sockaddr_storage()
     var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
@@ -164,6 +166,7 @@ func logName(_ connection: any RawSocket) throws -> String {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(connection.fileDescriptor, $0, &length) }
     }
     guard result == 0 else { throw IOError.system(.current) }
+    guard address.ss_family == sa_family_t(AF_INET) else { throw AdversarialFailure("not an IPv4 connection") }
     return withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { pointer in
             var text = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
