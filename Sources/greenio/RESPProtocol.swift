@@ -41,10 +41,22 @@ enum RESPReply: Sendable {
 }
 
 /// A protocol violation: the connection gets `-ERR Protocol error: MESSAGE` and is closed.
+///
+/// `message` never holds a byte the client sent, so it can be logged; the reply may quote the
+/// offending input (`got '…'`, as Redis does), but that quote never reaches the log.
 struct RESPProtocolError: Error, CustomStringConvertible {
+    /// What was wrong, without the client's bytes: what the server logs.
     let message: String
-    init(_ message: String) { self.message = message }
-    var description: String { "Protocol error: \(message)" }
+    /// The offending input, already made printable, for the reply only.
+    let quoted: String?
+
+    init(_ message: String, quoting quoted: String? = nil) {
+        self.message = message
+        self.quoted = quoted
+    }
+
+    /// The reply's text: `Protocol error: MESSAGE`, with `, got 'QUOTED'` when there is a quote.
+    var description: String { "Protocol error: \(message)" + (quoted.map { ", got '\($0)'" } ?? "") }
 }
 
 /// Reads RESP2 commands from a connection's buffered reader: multibulk
@@ -108,7 +120,7 @@ struct RESPCommandReader {
     private func bulk(deadline: Deadline?) async throws -> [UInt8]? {
         guard let header = try await line(deadline: deadline) else { return nil }
         guard header.first == UInt8(ascii: "$") else {
-            throw RESPProtocolError("expected '$', got '\(header.prefix(1).printable)'")
+            throw RESPProtocolError("expected '$'", quoting: header.prefix(1).printable)
         }
         guard let length = header.dropFirst().decimalInteger, length >= 0, length <= maxBulk else {
             throw RESPProtocolError("invalid bulk length")
