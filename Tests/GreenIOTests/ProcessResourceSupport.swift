@@ -79,14 +79,14 @@ private func statusField(_ key: String, pid: pid_t?) -> Substring? {
 
 /// Resident memory of process `pid` (VmRSS), in KiB; nil if it has gone.
 func residentKiB(pid: pid_t) -> Int? {
-    statusField("VmRSS", pid: pid).flatMap { Int($0.split(separator: " ").first ?? "") }
+    statusField("VmRSS", pid: pid).flatMap { Int($0.split(whereSeparator: \.isWhitespace).first ?? "") }
 }
 
 /// Process `pid`'s soft limit on open descriptors, from /proc/PID/limits; nil if it has gone.
 func softFileLimit(pid: pid_t) -> Int? {
     guard let limits = procFileText("/proc/\(pid)/limits"),
           let line = limits.split(separator: "\n").first(where: { $0.hasPrefix("Max open files") }) else { return nil }
-    return Int(line.dropFirst("Max open files".count).split(separator: " ").first ?? "")
+    return Int(line.dropFirst("Max open files".count).split(whereSeparator: \.isWhitespace).first ?? "")
 }
 
 /// Raises this process's soft limit on open descriptors to its hard limit (children inherit it);
