@@ -15,21 +15,25 @@ import Testing
 /// - Isolated from the heavy suites: the leak suites are nested in `ResourceUsageTests`, which is
 ///   serialized, so the 10,000-connection test never runs during a check.
 /// - Tolerant only of transient noise: "before" is the lowest of a few samples, and "after" is
-///   polled until it is back at or below "before" (for up to `settle`). Descriptors that other
-///   suites open come and go; leaked ones stay. Only then may it exceed "before" by `slack`.
-///   Run alone (`swift test --filter LeakTests`), the count comes back exactly; the reported
-///   figures show it.
+///   polled until it is back at or below "before" (for up to `exactSettle`), then, if other
+///   suites hold descriptors just then, until it is within `slack` of it (for up to `settle`).
+///   Descriptors that other suites open come and go; leaked ones stay. Run alone
+///   (`swift test --filter LeakTests`), the count comes back exactly; the reported figures show it.
 ///
-/// A leak smaller than `slack` in total, or one that other suites' noise hides, is not caught
-/// here; the child-process checks (`/proc/PID/fd` of a `greenio serve`) are exact, since nothing
-/// else runs in that process.
+/// What it cannot do: catch a leak smaller than `slack` in all, or one hidden because another
+/// suite happened to hold many descriptors while "before" was sampled (then "before" is high and
+/// the check is weaker for that run, never wrongly failing). The child-process checks
+/// (`/proc/PID/fd` of a `greenio serve`) are exact, since nothing else runs in that process.
 struct DescriptorBalance {
     /// How many times the workload runs.
     var iterations = 100
     /// How far above "before" the count may settle, for other suites' descriptors.
     var slack = 40
-    /// How long the count may take to come back.
-    var settle: Duration = .seconds(3)
+    /// How long to wait for the count to come back exactly.
+    var exactSettle: Duration = .seconds(1)
+    /// How much longer to wait for it to come back within `slack`: longer than any other suite
+    /// holds many descriptors.
+    var settle: Duration = .seconds(30)
 
     /// The outcome of one check.
     struct Outcome: CustomStringConvertible {
@@ -44,30 +48,51 @@ struct DescriptorBalance {
     }
 
     /// Runs `workload(iteration)` `iterations` times, each on a fresh hub within `limit`, and
-    /// expects the descriptor count to come back (see the type's comment). Reports the figures.
+    /// expects the descriptor count to come back (see the type's comment). A measurement whose
+    /// "before" was inflated by another suite (higher than the settled "after" by more than
+    /// `slack`) proves little, so it is repeated, up to `attempts` in all. Reports the figures.
     @discardableResult
-    func check(_ name: String, limit: Duration = .seconds(20), sourceLocation: SourceLocation = #_sourceLocation,
+    func check(_ name: String, limit: Duration = .seconds(20), attempts: Int = 3,
+               sourceLocation: SourceLocation = #_sourceLocation,
                _ workload: @escaping @Sendable (Int) async throws -> Void) async throws -> Outcome {
         // One run first: process-wide state made once and kept (the first hub's lazily made
         // descriptors, OpenSSL's tables) is not a leak.
         try await onHub(limit: limit) { try await workload(0) }
+        var outcome = try await measure(name, limit: limit, workload)
+        for _ in 1..<max(attempts, 1) where outcome.before > outcome.after + slack {
+            reportMeasurement("leak check \(outcome) (noisy before; measuring again)")
+            outcome = try await measure(name, limit: limit, workload)
+        }
+        #expect(outcome.after <= outcome.before + slack, "\(outcome); open now: \(openDescriptorsDescription())",
+                sourceLocation: sourceLocation)
+        reportMeasurement("leak check " + outcome.description)
+        return outcome
+    }
+
+    /// One measurement: "before", `iterations` runs, then "after" once settled.
+    private func measure(_ name: String, limit: Duration,
+                         _ workload: @escaping @Sendable (Int) async throws -> Void) async throws -> Outcome {
         let before = try await lowestCount(samples: 5)
         for iteration in 0..<iterations {
             try await onHub(limit: limit) { try await workload(iteration) }
         }
         let start = Deadline.now
-        let deadline = Deadline.after(settle)
         var after = try currentCount()
-        while after > before && !deadline.hasPassed {
+        // Exactly back, usually within milliseconds (hub threads still exiting)...
+        let exactDeadline = Deadline.after(exactSettle)
+        while after > before && !exactDeadline.hasPassed {
             try await Task.sleep(for: .milliseconds(10))
             after = try currentCount()
         }
-        let outcome = Outcome(name: name, before: before, after: after, iterations: iterations,
-                              settled: seconds(since: start))
-        #expect(after <= before + slack, "\(outcome); open now: \(openDescriptorsDescription())",
-                sourceLocation: sourceLocation)
-        reportMeasurement("leak check " + outcome.description)
-        return outcome
+        // ... or, while another suite holds descriptors (one holds 4,000 for seconds), within the
+        // slack once that suite has let them go.
+        let deadline = Deadline.after(settle)
+        while after > before + slack && !deadline.hasPassed {
+            try await Task.sleep(for: .milliseconds(50))
+            after = try currentCount()
+        }
+        return Outcome(name: name, before: before, after: after, iterations: iterations,
+                       settled: seconds(since: start))
     }
 
     private func currentCount() throws -> Int {
