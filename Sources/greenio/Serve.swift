@@ -17,7 +17,9 @@ struct Serve: ParsableCommand {
             Prints "listening on HOST:PORT" to standard output once ready ("listening on \
             HOST:PORT (tls, sha256 FINGERPRINT)" with --tls) and logs connections to standard \
             error (with --hubs N > 1, "hub=K" names the hub serving each). SIGINT or SIGTERM stop \
-            it (exit code 0) after "connections per hub: hub0=A …" on standard error.
+            it (exit code 0) after "connections per hub: hub0=A …" on standard error. Out of \
+            descriptors (or memory), it logs "accept failed: …" once, retries every 0.1 s while \
+            serving the open connections, and logs "accepting again …" when it can.
             --protocol resp answers Redis commands (PING ECHO SET GET DEL EXISTS INCR DECR MGET \
             MSET DBSIZE FLUSHALL QUIT COMMAND CONFIG GET), multibulk or inline, pipelined; the \
             keys live in memory, shared by all connections.

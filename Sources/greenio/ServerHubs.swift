@@ -66,33 +66,52 @@ extension EchoServer {
 
     /// Accepts connections on `hub` and starts each one's session there, until cancelled; closes
     /// the listener on the way out.
+    ///
+    /// A connection aborted before it was accepted (`ECONNABORTED`, `EPROTO`) is logged and the loop
+    /// goes on at once. Running out of descriptors or memory (`EMFILE`, `ENFILE`, `ENOBUFS`,
+    /// `ENOMEM`), or a firewall refusal (`EPERM`), starts an `AcceptStall`: the loop retries every
+    /// 100 ms, logging the stall's start, a reminder every 10 s and its end, while the open
+    /// connections are served as usual.
     /// - Throws: `ServeFailure` if accepting fails for good.
     func acceptConnections(on listener: Socket, hub: Hub, index: Int, counter: ConnectionCounter) async throws {
         defer { listener.close() }
+        var stall: AcceptStall?
         while !Task.isCancelled {
             do {
                 let (client, peer) = try await listener.accept()
+                stall?.ended()
+                stall = nil
                 counter.increment()
                 startSession(client, name: ConnectionName(peer: peer, hub: hubs > 1 ? index : nil), on: hub)
             } catch {
                 if error is CancellationError { return }
-                guard let error = error as? IOError, let errno = error.errno,
-                      Self.transientAcceptErrors.contains(errno.rawValue) else {
+                guard let error = error as? IOError, let errno = error.errno else {
                     throw ServeFailure("accept failed: \(error)")
                 }
-                StandardStreams.printError("accept failed: \(error); retrying")
-                if errno.rawValue != ECONNABORTED && errno.rawValue != EPROTO {
-                    // Out of descriptors or memory: give connections a moment to close.
-                    guard (try? await Hub.sleep(for: .milliseconds(100))) != nil else { return }
+                if Self.connectionAcceptErrors.contains(errno.rawValue) {
+                    StandardStreams.printError("accept failed: \(error); continuing")
+                    continue
                 }
+                guard Self.resourceAcceptErrors.contains(errno.rawValue) else {
+                    throw ServeFailure("accept failed: \(error)")
+                }
+                if stall == nil {
+                    stall = AcceptStall(firstFailure: error)
+                } else {
+                    stall?.failedAgain(error)
+                }
+                // Give connections a moment to close; cancellation (stopping) ends the loop.
+                guard (try? await Hub.sleep(for: AcceptStall.retryInterval)) != nil else { return }
             }
         }
     }
 
-    /// Errors after which accepting can go on.
-    private static let transientAcceptErrors: Set<Int32> = [
-        ECONNABORTED, EPROTO, EMFILE, ENFILE, ENOBUFS, ENOMEM, EPERM,
-    ]
+    /// Errors that fail the accept of one connection only: the next accept can go on at once.
+    private static let connectionAcceptErrors: Set<Int32> = [ECONNABORTED, EPROTO]
+
+    /// Errors after which accepting goes on after a pause: the process or system is out of a
+    /// resource, which closing connections may free.
+    private static let resourceAcceptErrors: Set<Int32> = [EMFILE, ENFILE, ENOBUFS, ENOMEM, EPERM]
 
     /// Starts the green thread that serves `client` on `hub`: echo or RESP, plain or TLS.
     private func startSession(_ client: Socket, name: ConnectionName, on hub: Hub) {

@@ -23,8 +23,9 @@ struct ChildProcessError: Error, CustomStringConvertible {
 /// file.
 ///
 /// The pipes are non-blocking on our side and close-on-exec, so that children started by tests
-/// running in parallel never inherit them. Call `terminate()` when done (a `defer` right after
-/// creating it): it kills the child if still running and reaps it.
+/// running in parallel never inherit them; the child gets no other descriptor of ours. Call
+/// `terminate()` when done (a `defer` right after creating it): it kills the child if still
+/// running and reaps it.
 final class ChildProcess: @unchecked Sendable {
     let pid: pid_t
     private var inputFD: Int32
@@ -74,10 +75,22 @@ final class ChildProcess: @unchecked Sendable {
         return (fds[0], fds[1])
     }
 
+    /// Marks every descriptor above standard error close-on-exec, so that the child gets only 0, 1
+    /// and 2. The test process inherits descriptors that are not (sockets from `swift test`);
+    /// a child would otherwise hold them, counting against its descriptor limit and showing in its
+    /// /proc/PID/fd. (`posix_spawn_file_actions_addclosefrom_np` is not visible from Swift.)
+    private static func markDescriptorsCloseOnExec() {
+        for fd in openFileDescriptors() ?? [] where fd > 2 {
+            let flags = fcntl(fd, F_GETFD)
+            if flags >= 0 && flags & FD_CLOEXEC == 0 { _ = fcntl(fd, F_SETFD, flags | FD_CLOEXEC) }
+        }
+    }
+
     /// Starts the child; returns its pid, our read end of its stdout and our write end of its
     /// stdin (-1 unless `pipeInput`).
     private static func spawn(_ argumentVector: [String], pipeInput: Bool,
                               errorPath: String) throws -> (pid_t, Int32, Int32) {
+        markDescriptorsCloseOnExec()
         let output = try makePipe()
         let input = pipeInput ? try makePipe() : (-1, -1)
 
