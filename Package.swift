@@ -50,3 +50,18 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// The libFuzzer target (`.ci/fuzz`), declared only when GREENIO_FUZZ is set: the normal build
+// neither compiles it nor links libFuzzer.
+if Context.environment["GREENIO_FUZZ"] != nil {
+    package.products.append(.executable(name: "greenio-fuzz", targets: ["GreenIOFuzz"]))
+    package.targets.append(.executableTarget(
+        name: "GreenIOFuzz",
+        dependencies: ["GreenIO"],
+        path: "Fuzz/GreenIOFuzz",
+        swiftSettings: [
+            .enableUpcomingFeature("NonisolatedNonsendingByDefault"),
+            .enableExperimentalFeature("Extern"),
+        ]
+    ))
+}
