@@ -4,7 +4,8 @@ import GreenIO
 /// stream, answering each command into the writer so that the reader's non-blocking "try the
 /// next line before flushing" path runs too.
 ///
-/// Input: options byte (bit 0: reply to commands), maxLine byte, maxBulk byte, buffer-size byte,
+/// Input: options byte (bit 0: reply to commands; bit 1: as the server does, take each command
+/// from the buffer in place first, `nextBuffered`, and read it only when that declines), maxLine byte, maxBulk byte, buffer-size byte,
 /// plan section, then the stream.
 ///
 /// Invariants: the commands, and the protocol error or end that stops them, are those of
@@ -17,10 +18,12 @@ struct RESPTarget {
     let reader: RESPCommandReader
     let model: RESPModel
     let replies: Bool
+    let buffered: Bool
 
     init(_ input: inout FuzzInput) throws {
         let options = input.byte()
         replies = options & 1 != 0
+        buffered = options & 2 != 0
         let lineByte = input.byte()
         let maxLine = lineByte >= 0xF0 ? 64 * 1024 : Int(lineByte % 64) + 1
         let bulkByte = input.byte()
@@ -40,7 +43,7 @@ struct RESPTarget {
         var written = 0
         var outcome: String?
         do {
-            while let arguments = try await reader.next(deadline: nil) {
+            while let arguments = try await nextCommand() {
                 check(index < model.commands.count, "command \(index) beyond the model's \(model.commands.count)")
                 let expected = model.commands[index]
                 check(arguments == expected.arguments, "command \(index) differs from the model")
@@ -61,5 +64,11 @@ struct RESPTarget {
         try await file.flush()
         check(socket.sent.count == written, "\(written) reply bytes written, \(socket.sent.count) sent")
         try await file.close()
+    }
+
+    /// The next command, from the buffer in place when `buffered` and it has arrived whole.
+    private func nextCommand() async throws -> [[UInt8]]? {
+        if buffered, let arguments = try reader.nextBuffered() { return arguments }
+        return try await reader.next(deadline: nil)
     }
 }

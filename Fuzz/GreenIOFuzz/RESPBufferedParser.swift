@@ -1,0 +1,1 @@
+../../Sources/greenio/RESPBufferedParser.swift
