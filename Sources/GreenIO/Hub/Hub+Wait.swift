@@ -207,6 +207,11 @@ extension Hub {
     }
 
     private func install(_ waiter: Waiter, _ continuation: UnsafeContinuation<Void, any Error>) {
+        // A waiter still parked somewhere would be resumed for two waits (or lose one).
+        assert(waiter.continuation == nil && waiter.heapIndex < 0, "waiter installed while still parked")
+        #if DEBUG
+        debugWaitCounts.parked += 1
+        #endif
         waiter.continuation = continuation
         if let registration = waiter.registration {
             switch (waiter.interest, waiter.slot) {

@@ -59,6 +59,12 @@ public final class Hub: TaskExecutor, @unchecked Sendable {
     @exclusivity(unchecked) var isStopping = false
     @exclusivity(unchecked) var stoppedLoop = false
     @exclusivity(unchecked) var waiterCount = 0
+    #if DEBUG
+    /// Debug builds only: how many waits were parked and how many were resumed, and how many resume
+    /// calls found their waiter already resumed (a cancellation racing a wake-up: harmless, ignored).
+    /// Once the hub is idle the first two are equal; a waiter resumed twice, or never, breaks that.
+    @exclusivity(unchecked) var debugWaitCounts = WaitCounts()
+    #endif
 
     /// Called with any error thrown by a timer callback; the hub keeps running.
     /// The default prints the error to standard error.
@@ -217,6 +223,16 @@ public final class Hub: TaskExecutor, @unchecked Sendable {
         public var greenThreads: Int
         /// File descriptors registered with the epoll instance.
         public var registeredDescriptors: Int
+    }
+
+    /// Debug-build bookkeeping of the wait machinery (`debugWaitCounts`), for tests.
+    struct WaitCounts: Sendable, Equatable {
+        /// Waits installed (each must be resumed exactly once).
+        var parked = 0
+        /// Waits resumed (their continuation resumed).
+        var resumed = 0
+        /// `resume` calls that found the waiter already resumed and did nothing.
+        var alreadyResumed = 0
     }
 
     /// The hub's current counts. Must be read on the hub thread.

@@ -178,14 +178,23 @@ extension Hub {
     /// Resumes a parked waiter exactly once, taking it out of its wait slot and the timer heap first.
     /// `error == nil` means "ready" (or "slept"). Hub thread only.
     func resume(_ waiter: Waiter, throwing error: (any Error)?) {
-        guard let continuation = waiter.continuation else { return }
+        guard let continuation = waiter.continuation else {
+            #if DEBUG
+            debugWaitCounts.alreadyResumed += 1
+            #endif
+            return
+        }
         waiter.continuation = nil
+        #if DEBUG
+        debugWaitCounts.resumed += 1
+        #endif
         if let registration = waiter.registration {
             detach(waiter, from: registration)
             waiter.registration = nil
             waiterCount -= 1
         }
         if waiter.heapIndex >= 0 { timers.remove(waiter) }
+        assert(waiter.heapIndex < 0, "a resumed waiter is still in the timer heap")
         if let greenThread = waiter.greenThread {
             if greenThread.currentWait === waiter { greenThread.currentWait = nil }
             waiter.greenThread = nil
