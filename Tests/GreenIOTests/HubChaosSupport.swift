@@ -152,6 +152,11 @@ final class ChaosStream: @unchecked Sendable {
     /// at a wrong position): it stops writing on this stream, so that everything the reader gets is
     /// still the pattern.
     var writerStopped = false
+    /// Why the writer stopped (the operation and its error), for failure messages.
+    var stopReason: String?
+    /// The size of the write that stopped the writer: up to that many bytes of it may have gone out
+    /// uncounted (a buffered write cancelled after sending part of a large write directly).
+    var uncertainBytes = 0
     /// The first byte that broke the pattern, as a message.
     var violation: String?
 
