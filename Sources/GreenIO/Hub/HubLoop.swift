@@ -7,6 +7,13 @@ extension Hub {
     ///
     /// - Precondition: no other hub loop runs on this thread, and this hub's loop runs nowhere else.
     public func runLoop(until shouldStop: () -> Bool) {
+        runLoop(retiring: false, until: shouldStop)
+    }
+
+    /// The loop; with `retiring`, the hub's last run: `retire()` runs before `loopRunning` drops,
+    /// while other threads still post their deregistrations to the inbox instead of touching the
+    /// tables themselves.
+    func runLoop(retiring: Bool, until shouldStop: () -> Bool) {
         let previous = cgreenio_current_hub()
         precondition(previous == nil || previous == Unmanaged.passUnretained(self).toOpaque(),
                      "another hub already runs on this thread")
@@ -14,6 +21,7 @@ extension Hub {
         loopThread.withLock { $0 = pthread_self() }
         loopRunning.store(true, ordering: .releasing)
         defer {
+            if retiring { retire() }
             loopRunning.store(false, ordering: .releasing)
             cgreenio_set_current_hub(previous)
         }
