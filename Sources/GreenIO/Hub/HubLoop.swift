@@ -160,7 +160,7 @@ extension Hub {
     }
 
     func drainInbox() {
-        let (jobs, messages) = inbox.withLock { box -> ([UnownedJob], [InboxMessage]) in
+        let (jobs, messages) = withInbox { box -> ([UnownedJob], [InboxMessage]) in
             inboxNonEmpty.store(false, ordering: .relaxed)
             box.signalled = false
             let taken = (box.jobs, box.messages)
