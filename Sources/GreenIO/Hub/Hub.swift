@@ -110,6 +110,8 @@ public final class Hub: TaskExecutor, @unchecked Sendable {
         case cancelGreenThread(GreenThread)
         case cancelWaiter(Waiter)
         case deregister(FDRegistration, closeDescriptor: Bool)
+        /// Runs on the hub thread (`offload` resumes its task this way).
+        case call(@Sendable () -> Void)
         case stop
     }
 

@@ -177,6 +177,8 @@ extension Hub {
                 resume(waiter, throwing: CancellationError())
             case .deregister(let registration, let closeDescriptor):
                 deregisterOnHubThread(registration, closeDescriptor: closeDescriptor)
+            case .call(let body):
+                body()
             case .stop:
                 beginStopping()
             }
