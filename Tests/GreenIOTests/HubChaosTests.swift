@@ -24,6 +24,8 @@ import Testing
 //   inode) of every socket it creates, and at the end no open descriptor of the process may refer to
 //   any of them; a socket's inode is not reused while it is open, and socket inode numbers are not
 //   handed out again within a run. Each socket's own state (`fileDescriptor == -1`) is checked too.
+//   No settling time is needed: a close through the hub closes the descriptor on the hub thread
+//   before the closing call returns, and every hub has returned its report before the check.
 //
 // The seed is printed with the totals and in every failure; set GREENIO_CHAOS_SEED to replay a run's
 // choices (the interleaving itself depends on timing and cannot be replayed exactly), and
