@@ -194,17 +194,11 @@ public final class Hub: TaskExecutor, @unchecked Sendable {
         }
     }
 
-    /// `inbox.withLock`, with the lock's ordering told to ThreadSanitizer, which cannot see
-    /// `Mutex` (its futex calls are not instrumented) and would report every job and message that
-    /// crosses threads through the inbox as a race. Two empty calls in normal builds, on the
-    /// cross-thread path only.
+    /// `inbox.withLock`, with the lock's ordering told to ThreadSanitizer (see `withLockTraced`):
+    /// otherwise every job and message that crosses threads through the inbox is reported as a
+    /// race. Cross-thread path only.
     @inline(__always) func withInbox<Result>(_ body: (inout Inbox) -> Result) -> Result {
-        let tag = UnsafeRawPointer(Unmanaged.passUnretained(self).toOpaque())
-        return inbox.withLock { box -> Result in
-            cgreenio_tsan_acquire(tag)
-            defer { cgreenio_tsan_release(tag) }
-            return body(&box)
-        }
+        inbox.withLockTraced { box in body(&box) }
     }
 
     /// Adds work to the inbox from any thread and wakes the loop if needed.

@@ -89,14 +89,14 @@ public enum TimeoutMode: Hashable, Sendable, CustomStringConvertible {
     /// descriptor, and `Socket.connect(host:port:)` without an explicit timeout. Initially
     /// `.blocking`; Python's `socket.getdefaulttimeout()` / `setdefaulttimeout()`.
     public static var `default`: TimeoutMode {
-        get { defaultStorage.withLock { $0 } }
-        set { defaultStorage.withLock { $0 = (try? newValue.validated()) ?? $0 } }
+        get { defaultStorage.withLockTraced { $0 } }
+        set { defaultStorage.withLockTraced { $0 = (try? newValue.validated()) ?? $0 } }
     }
 
     /// Sets the process-wide default mode after validating it.
     /// - Throws: `IOError` `.invalidArgument` "Timeout value out of range" for a negative duration.
     public static func setDefault(_ mode: TimeoutMode) throws {
         let valid = try mode.validated()
-        defaultStorage.withLock { $0 = valid }
+        defaultStorage.withLockTraced { $0 = valid }
     }
 }
