@@ -247,19 +247,20 @@ func chaosOpenIdentities() -> Set<[UInt64]> {
     return result
 }
 
-/// The green threads of every chaos hub, for cancelling them from other threads.
+/// The green threads of every chaos hub, for cancelling them from other threads (the lock is
+/// traced, as GreenIO's own, so that ThreadSanitizer sees its ordering).
 final class ChaosRegistry: Sendable {
     private let tasks: Mutex<[[Task<Void, any Error>]]>
 
     init(hubs: Int) { tasks = Mutex(Array(repeating: [], count: hubs)) }
 
     func add(_ task: Task<Void, any Error>, hub: Int) {
-        tasks.withLock { $0[hub].append(task) }
+        tasks.withLockTraced(by: self) { $0[hub].append(task) }
     }
 
     /// A random task of a hub other than `excluded` (nil: any hub), or nil if there is none.
     func randomTask(excluding excluded: Int?, using rng: inout SplitMix64) -> Task<Void, any Error>? {
-        tasks.withLock { all -> Task<Void, any Error>? in
+        tasks.withLockTraced(by: self) { all -> Task<Void, any Error>? in
             let hubs = all.indices.filter { $0 != excluded && !all[$0].isEmpty }
             guard let hub = hubs.randomElement(using: &rng) else { return nil }
             return all[hub].randomElement(using: &rng)

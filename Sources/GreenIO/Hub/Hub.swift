@@ -198,7 +198,7 @@ public final class Hub: TaskExecutor, @unchecked Sendable {
     /// otherwise every job and message that crosses threads through the inbox is reported as a
     /// race. Cross-thread path only.
     @inline(__always) func withInbox<Result>(_ body: (inout Inbox) -> Result) -> Result {
-        inbox.withLockTraced { box in body(&box) }
+        inbox.withLockTraced(by: self) { box in body(&box) }
     }
 
     /// Adds work to the inbox from any thread and wakes the loop if needed.

@@ -18,7 +18,7 @@ extension Hub {
         precondition(previous == nil || previous == Unmanaged.passUnretained(self).toOpaque(),
                      "another hub already runs on this thread")
         cgreenio_set_current_hub(Unmanaged.passUnretained(self).toOpaque())
-        loopThread.withLockTraced { $0 = pthread_self() }
+        loopThread.withLockTraced(by: self) { $0 = pthread_self() }
         loopRunning.store(true, ordering: .releasing)
         defer {
             if retiring { retire() }
