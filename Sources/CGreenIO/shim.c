@@ -73,3 +73,19 @@ int cgreenio_block_signals_fd(const int *signals, int count) {
     if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) return -1;
     return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 }
+
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CGREENIO_TSAN 1
+#endif
+#endif
+
+#ifdef CGREENIO_TSAN
+void __tsan_release(void *address);
+void __tsan_acquire(void *address);
+void cgreenio_tsan_release(const void *address) { __tsan_release((void *)address); }
+void cgreenio_tsan_acquire(const void *address) { __tsan_acquire((void *)address); }
+#else
+void cgreenio_tsan_release(const void *address) { (void)address; }
+void cgreenio_tsan_acquire(const void *address) { (void)address; }
+#endif

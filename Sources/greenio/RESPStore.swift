@@ -34,20 +34,20 @@ final class RESPStore: Sendable {
     /// The value of `key`, nil if missing or expired.
     func get(_ key: [UInt8]) -> [UInt8]? {
         let now = Deadline.now.nanoseconds
-        return entries.withLock { Self.live(&$0, key, now)?.value }
+        return entries.withLockTraced(by: self) { Self.live(&$0, key, now)?.value }
     }
 
     /// The values of `keys`, in order.
     func get(_ keys: ArraySlice<[UInt8]>) -> [[UInt8]?] {
         let now = Deadline.now.nanoseconds
-        return entries.withLock { entries in keys.map { Self.live(&entries, $0, now)?.value } }
+        return entries.withLockTraced(by: self) { entries in keys.map { Self.live(&entries, $0, now)?.value } }
     }
 
     /// Sets `key` unless `condition` says otherwise; a set clears any earlier expiry.
     /// - Returns: whether the value was stored.
     func set(_ key: [UInt8], _ value: [UInt8], expiry: Deadline?, condition: Condition = .always) -> Bool {
         let now = Deadline.now.nanoseconds
-        return entries.withLock { entries in
+        return entries.withLockTraced(by: self) { entries in
             let exists = Self.live(&entries, key, now) != nil
             if (condition == .ifAbsent && exists) || (condition == .ifPresent && !exists) { return false }
             entries[Key(key)] = Entry(value: value, expiry: expiry?.nanoseconds)
@@ -57,7 +57,7 @@ final class RESPStore: Sendable {
 
     /// Sets each key to the value after it (MSET), clearing expiries.
     func set(pairs: ArraySlice<[UInt8]>) {
-        entries.withLock { entries in
+        entries.withLockTraced(by: self) { entries in
             for index in stride(from: pairs.startIndex, to: pairs.endIndex - 1, by: 2) {
                 entries[Key(pairs[index])] = Entry(value: pairs[index + 1], expiry: nil)
             }
@@ -67,7 +67,7 @@ final class RESPStore: Sendable {
     /// Removes `keys`; returns how many existed.
     func delete(_ keys: ArraySlice<[UInt8]>) -> Int {
         let now = Deadline.now.nanoseconds
-        return entries.withLock { entries in
+        return entries.withLockTraced(by: self) { entries in
             keys.reduce(0) { count, key in
                 Self.live(&entries, key, now) != nil && entries.removeValue(forKey: Key(key)) != nil ? count + 1 : count
             }
@@ -77,14 +77,14 @@ final class RESPStore: Sendable {
     /// How many of `keys` exist (a key named twice counts twice).
     func countExisting(_ keys: ArraySlice<[UInt8]>) -> Int {
         let now = Deadline.now.nanoseconds
-        return entries.withLock { entries in keys.reduce(0) { Self.live(&entries, $1, now) != nil ? $0 + 1 : $0 } }
+        return entries.withLockTraced(by: self) { entries in keys.reduce(0) { Self.live(&entries, $1, now) != nil ? $0 + 1 : $0 } }
     }
 
     /// Adds `delta` to the decimal integer stored at `key` (0 if missing), keeping its expiry.
     /// - Returns: the new value, or why the value could not change.
     func add(_ delta: Int, to key: [UInt8]) -> Result<Int, ArithmeticError> {
         let now = Deadline.now.nanoseconds
-        return entries.withLock { entries in
+        return entries.withLockTraced(by: self) { entries in
             let entry = Self.live(&entries, key, now)
             guard let current = entry.map({ $0.value.decimalInteger }) ?? 0 else { return .failure(.notAnInteger) }
             let (sum, overflow) = current.addingReportingOverflow(delta)
@@ -95,12 +95,12 @@ final class RESPStore: Sendable {
     }
 
     /// The number of keys, including expired ones not yet removed.
-    var count: Int { entries.withLock { $0.count } }
+    var count: Int { entries.withLockTraced(by: self) { $0.count } }
 
     /// Removes every key.
     func removeAll() {
         var old: [Key: Entry] = [:]
-        entries.withLock { swap(&old, &$0) }
+        entries.withLockTraced(by: self) { swap(&old, &$0) }
         // The old entries are freed here, outside the lock.
     }
 

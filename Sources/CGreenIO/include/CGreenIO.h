@@ -55,4 +55,10 @@ static inline int cgreenio_errno(void) { extern int *__errno_location(void); ret
 /// Signal-set helpers (sigset_t macros and signalfd).
 int cgreenio_block_signals_fd(const int *signals, int count);
 
+/// ThreadSanitizer happens-before annotations (`__tsan_release` / `__tsan_acquire` on `address`),
+/// for synchronisation TSan cannot see: `Synchronization.Mutex` locks with futex system calls in
+/// uninstrumented code. Empty functions unless this file is compiled with -fsanitize=thread.
+void cgreenio_tsan_release(const void *address);
+void cgreenio_tsan_acquire(const void *address);
+
 #endif

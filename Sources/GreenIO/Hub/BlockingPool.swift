@@ -68,8 +68,21 @@ extension Hub {
     ///
     /// The work is not cancellable once started; the task resumes on its own executor.
     public static func offload<Result: Sendable>(_ work: @escaping @Sendable () -> Result) async -> Result {
-        await withUnsafeContinuation { (continuation: UnsafeContinuation<Result, Never>) in
-            BlockingPool.shared.submit { continuation.resume(returning: work()) }
+        guard let hub = current else {
+            return await withUnsafeContinuation { (continuation: UnsafeContinuation<Result, Never>) in
+                BlockingPool.shared.submit { continuation.resume(returning: work()) }
+            }
+        }
+        // On a hub the helper thread hands the result back through the hub's inbox and the hub
+        // thread resumes the task: the task has surely suspended by then (it runs on that thread),
+        // and the only cross-thread step is the inbox, whose lock ThreadSanitizer is told about.
+        // (Resumed from the helper thread, the continuation's handshake with a task still
+        // suspending is synchronised inside the uninstrumented runtime, and TSan reported it.)
+        return await withUnsafeContinuation { (continuation: UnsafeContinuation<Result, Never>) in
+            BlockingPool.shared.submit {
+                let result = work()
+                hub.post(.call { continuation.resume(returning: result) })
+            }
         }
     }
 }

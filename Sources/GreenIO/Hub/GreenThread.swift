@@ -88,7 +88,7 @@ extension Hub {
         hub.runLoop { finished.isSet }
         hub.isStopping = true
         hub.cancelAllGreenThreads()
-        hub.runLoop { hub.greenThreads.isEmpty }
+        hub.runLoop(retiring: true) { hub.greenThreads.isEmpty }
         guard let result = box.result else { throw CancellationError() }
         return try result.get()
     }
@@ -105,7 +105,7 @@ extension Hub {
             let start = Unmanaged<ThreadStart>.fromOpaque(raw).takeRetainedValue()
             cgreenio_set_thread_name(start.name)
             start.hub.runLoop { false }
-            start.hub.runLoop { start.hub.greenThreads.isEmpty }
+            start.hub.runLoop(retiring: true) { start.hub.greenThreads.isEmpty }
             start.hub.finished.store(true, ordering: .releasing)
             return nil
         }, context)

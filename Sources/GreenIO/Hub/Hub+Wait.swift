@@ -100,6 +100,21 @@ extension Hub {
         }
     }
 
+    /// Called once the loop has ended for good (after `run`'s body and its green threads, or when a
+    /// `startThread` thread leaves its loop): applies what is still in the inbox, then drops every
+    /// registration left, so that registrations and hub no longer keep each other alive (a
+    /// registration holds its hub strongly, and the table holds the registration). Each dropped
+    /// registration counts as closed through the hub — a later wait fails with "closed" — but its
+    /// descriptor stays open for its owner: a socket still closes it on `close()`, and a raw
+    /// descriptor passed to `wait(for:on:)` was never the hub's to close. Runs on the hub thread
+    /// while `loopRunning` is still set (see `runLoop(retiring:until:)`).
+    func retire() {
+        if inboxNonEmpty.load(ordering: .acquiring) { drainInbox() }
+        for case let registration? in registrations {
+            deregisterOnHubThread(registration, closeDescriptor: false)
+        }
+    }
+
     // MARK: Waiting
 
     /// Parks the calling green thread until `fd` is ready in the given direction.
@@ -207,6 +222,11 @@ extension Hub {
     }
 
     private func install(_ waiter: Waiter, _ continuation: UnsafeContinuation<Void, any Error>) {
+        // A waiter still parked somewhere would be resumed for two waits (or lose one).
+        assert(waiter.continuation == nil && waiter.heapIndex < 0, "waiter installed while still parked")
+        #if DEBUG
+        debugWaitCounts.parked += 1
+        #endif
         waiter.continuation = continuation
         if let registration = waiter.registration {
             switch (waiter.interest, waiter.slot) {

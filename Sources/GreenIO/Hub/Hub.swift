@@ -59,6 +59,12 @@ public final class Hub: TaskExecutor, @unchecked Sendable {
     @exclusivity(unchecked) var isStopping = false
     @exclusivity(unchecked) var stoppedLoop = false
     @exclusivity(unchecked) var waiterCount = 0
+    #if DEBUG
+    /// Debug builds only: how many waits were parked and how many were resumed, and how many resume
+    /// calls found their waiter already resumed (a cancellation racing a wake-up: harmless, ignored).
+    /// Once the hub is idle the first two are equal; a waiter resumed twice, or never, breaks that.
+    @exclusivity(unchecked) var debugWaitCounts = WaitCounts()
+    #endif
 
     /// Called with any error thrown by a timer callback; the hub keeps running.
     /// The default prints the error to standard error.
@@ -104,6 +110,8 @@ public final class Hub: TaskExecutor, @unchecked Sendable {
         case cancelGreenThread(GreenThread)
         case cancelWaiter(Waiter)
         case deregister(FDRegistration, closeDescriptor: Bool)
+        /// Runs on the hub thread (`offload` resumes its task this way).
+        case call(@Sendable () -> Void)
         case stop
     }
 
@@ -186,9 +194,16 @@ public final class Hub: TaskExecutor, @unchecked Sendable {
         }
     }
 
+    /// `inbox.withLock`, with the lock's ordering told to ThreadSanitizer (see `withLockTraced`):
+    /// otherwise every job and message that crosses threads through the inbox is reported as a
+    /// race. Cross-thread path only.
+    @inline(__always) func withInbox<Result>(_ body: (inout Inbox) -> Result) -> Result {
+        inbox.withLockTraced(by: self) { box in body(&box) }
+    }
+
     /// Adds work to the inbox from any thread and wakes the loop if needed.
     func post(_ update: (inout Inbox) -> Void) {
-        let mustSignal = inbox.withLock { box -> Bool in
+        let mustSignal = withInbox { box -> Bool in
             update(&box)
             inboxNonEmpty.store(true, ordering: .releasing)
             if box.signalled { return false }
@@ -217,6 +232,16 @@ public final class Hub: TaskExecutor, @unchecked Sendable {
         public var greenThreads: Int
         /// File descriptors registered with the epoll instance.
         public var registeredDescriptors: Int
+    }
+
+    /// Debug-build bookkeeping of the wait machinery (`debugWaitCounts`), for tests.
+    struct WaitCounts: Sendable, Equatable {
+        /// Waits installed (each must be resumed exactly once).
+        var parked = 0
+        /// Waits resumed (their continuation resumed).
+        var resumed = 0
+        /// `resume` calls that found the waiter already resumed and did nothing.
+        var alreadyResumed = 0
     }
 
     /// The hub's current counts. Must be read on the hub thread.

@@ -7,13 +7,21 @@ extension Hub {
     ///
     /// - Precondition: no other hub loop runs on this thread, and this hub's loop runs nowhere else.
     public func runLoop(until shouldStop: () -> Bool) {
+        runLoop(retiring: false, until: shouldStop)
+    }
+
+    /// The loop; with `retiring`, the hub's last run: `retire()` runs before `loopRunning` drops,
+    /// while other threads still post their deregistrations to the inbox instead of touching the
+    /// tables themselves.
+    func runLoop(retiring: Bool, until shouldStop: () -> Bool) {
         let previous = cgreenio_current_hub()
         precondition(previous == nil || previous == Unmanaged.passUnretained(self).toOpaque(),
                      "another hub already runs on this thread")
         cgreenio_set_current_hub(Unmanaged.passUnretained(self).toOpaque())
-        loopThread.withLock { $0 = pthread_self() }
+        loopThread.withLockTraced(by: self) { $0 = pthread_self() }
         loopRunning.store(true, ordering: .releasing)
         defer {
+            if retiring { retire() }
             loopRunning.store(false, ordering: .releasing)
             cgreenio_set_current_hub(previous)
         }
@@ -152,7 +160,7 @@ extension Hub {
     }
 
     func drainInbox() {
-        let (jobs, messages) = inbox.withLock { box -> ([UnownedJob], [InboxMessage]) in
+        let (jobs, messages) = withInbox { box -> ([UnownedJob], [InboxMessage]) in
             inboxNonEmpty.store(false, ordering: .relaxed)
             box.signalled = false
             let taken = (box.jobs, box.messages)
@@ -169,6 +177,8 @@ extension Hub {
                 resume(waiter, throwing: CancellationError())
             case .deregister(let registration, let closeDescriptor):
                 deregisterOnHubThread(registration, closeDescriptor: closeDescriptor)
+            case .call(let body):
+                body()
             case .stop:
                 beginStopping()
             }
@@ -178,14 +188,23 @@ extension Hub {
     /// Resumes a parked waiter exactly once, taking it out of its wait slot and the timer heap first.
     /// `error == nil` means "ready" (or "slept"). Hub thread only.
     func resume(_ waiter: Waiter, throwing error: (any Error)?) {
-        guard let continuation = waiter.continuation else { return }
+        guard let continuation = waiter.continuation else {
+            #if DEBUG
+            debugWaitCounts.alreadyResumed += 1
+            #endif
+            return
+        }
         waiter.continuation = nil
+        #if DEBUG
+        debugWaitCounts.resumed += 1
+        #endif
         if let registration = waiter.registration {
             detach(waiter, from: registration)
             waiter.registration = nil
             waiterCount -= 1
         }
         if waiter.heapIndex >= 0 { timers.remove(waiter) }
+        assert(waiter.heapIndex < 0, "a resumed waiter is still in the timer heap")
         if let greenThread = waiter.greenThread {
             if greenThread.currentWait === waiter { greenThread.currentWait = nil }
             waiter.greenThread = nil

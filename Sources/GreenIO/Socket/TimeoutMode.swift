@@ -84,19 +84,20 @@ public enum TimeoutMode: Hashable, Sendable, CustomStringConvertible {
     // MARK: Process-wide default (socket.setdefaulttimeout)
 
     private static let defaultStorage = Mutex<TimeoutMode>(.blocking)
+    private static let defaultStorageTag = TracedLockTag()
 
     /// The mode new sockets start in — sockets created, accepted, paired or adopted from a
     /// descriptor, and `Socket.connect(host:port:)` without an explicit timeout. Initially
     /// `.blocking`; Python's `socket.getdefaulttimeout()` / `setdefaulttimeout()`.
     public static var `default`: TimeoutMode {
-        get { defaultStorage.withLock { $0 } }
-        set { defaultStorage.withLock { $0 = (try? newValue.validated()) ?? $0 } }
+        get { defaultStorage.withLockTraced(by: defaultStorageTag) { $0 } }
+        set { defaultStorage.withLockTraced(by: defaultStorageTag) { $0 = (try? newValue.validated()) ?? $0 } }
     }
 
     /// Sets the process-wide default mode after validating it.
     /// - Throws: `IOError` `.invalidArgument` "Timeout value out of range" for a negative duration.
     public static func setDefault(_ mode: TimeoutMode) throws {
         let valid = try mode.validated()
-        defaultStorage.withLock { $0 = valid }
+        defaultStorage.withLockTraced(by: defaultStorageTag) { $0 = valid }
     }
 }

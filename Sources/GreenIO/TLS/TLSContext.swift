@@ -88,7 +88,7 @@ public final class TLSContext: @unchecked Sendable {
     }
 
     deinit {
-        sessions.withLock { cached in cached.values.forEach { SSL_SESSION_free($0.session) } }
+        sessions.withLockTraced(by: self) { cached in cached.values.forEach { SSL_SESSION_free($0.session) } }
         SSL_CTX_free(context)
         alpnSelectList?.deallocate()
     }
@@ -101,7 +101,7 @@ public final class TLSContext: @unchecked Sendable {
             return
         }
         let entry = CachedSession(session: session)
-        let previous = sessions.withLock { cached -> CachedSession? in
+        let previous = sessions.withLockTraced(by: self) { cached -> CachedSession? in
             let old = cached[name]
             cached[name] = entry
             return old
@@ -111,7 +111,7 @@ public final class TLSContext: @unchecked Sendable {
 
     /// Offers the remembered session for `name`, if any, to a new client connection.
     func resume(_ ssl: OpaquePointer, for name: String) {
-        sessions.withLock { cached in
+        sessions.withLockTraced(by: self) { cached in
             if let entry = cached[name] { _ = SSL_set_session(ssl, entry.session) }
         }
     }
