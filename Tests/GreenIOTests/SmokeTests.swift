@@ -121,39 +121,6 @@ struct WaitUntilReadableTests {
         }
     }
 
-    @Test("after a short receive (no peek): bytes that came in between end the wait at once, later bytes end it when they come, none times out")
-    func afterShortReceive() async throws {
-        try await onHub(limit: .seconds(20)) {
-            let (a, b) = try Socket.pair()
-            defer { a.close(); b.close() }
-            try a.setTimeout(seconds: 5)
-            try await b.sendAll(bytes("x"))
-            #expect(try await a.recv(100) == bytes("x"))  // short: the queue was empty after it
-            try await b.sendAll(bytes("y"))               // arrives before the wait starts
-            let start = Deadline.now
-            try await a.waitUntilReadable(deadline: nil)
-            #expect(seconds(since: start) < 2.5, "bytes already there must end the wait at once")
-            #expect(try await a.recv(100) == bytes("y"))
-            Hub.current!.spawn {
-                try await Hub.sleep(for: .milliseconds(30))
-                try await b.sendAll(bytes("z"))
-            }
-            try await a.waitUntilReadable(deadline: nil)
-            #expect(try await a.recv(100) == bytes("z"))
-            try a.setTimeout(seconds: 0.05)
-            await expectIOError(.timedOut) { try await a.waitUntilReadable(deadline: nil) }
-            // A full-buffer receive leaves bytes behind: the next wait peeks and returns at once.
-            try a.setTimeout(seconds: 5)
-            try await b.sendAll(bytes("abcdef"))
-            try await Hub.sleep(for: .milliseconds(20))
-            #expect(try await a.recv(3) == bytes("abc"))
-            let again = Deadline.now
-            try await a.waitUntilReadable(deadline: nil)
-            #expect(seconds(since: again) < 2.5)
-            #expect(try await a.recv(100) == bytes("def"))
-        }
-    }
-
     @Test("a TLS socket returns at once when OpenSSL holds bytes, waits otherwise, with TLS's timeout message")
     func tls() async throws {
         let identity = try TLSIdentity.selfSigned()
