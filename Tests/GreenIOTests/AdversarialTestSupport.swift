@@ -84,18 +84,10 @@ struct ProcessStats {
     }
 
     private func readProcFile(_ name: String) throws -> String {
-        guard let file = fopen("/proc/\(pid)/\(name)", "r") else {
+        guard let text = readTextFile("/proc/\(pid)/\(name)") else {
             throw AdversarialFailure("cannot read /proc/\(pid)/\(name): \(Errno.current)")
         }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = fread(&chunk, 1, chunk.count, file)
-            if count <= 0 { break }
-            bytes += chunk[..<count]
-        }
-        return String(decoding: bytes, as: UTF8.self)
+        return text
     }
 }
 

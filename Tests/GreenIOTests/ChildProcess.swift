@@ -243,15 +243,21 @@ final class ChildProcess: @unchecked Sendable {
 
     /// What the child has written to standard error so far.
     func errorText() -> String {
-        guard let file = fopen(errorPath, "r") else { return "" }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = fread(&chunk, 1, chunk.count, file)
-            if count <= 0 { break }
-            bytes += chunk[..<count]
-        }
-        return String(decoding: bytes, as: UTF8.self)
+        readTextFile(errorPath) ?? ""
     }
+}
+
+/// The whole content of the file at `path` as UTF-8 text (invalid bytes replaced); nil if it cannot
+/// be opened.
+func readTextFile(_ path: String) -> String? {
+    guard let file = fopen(path, "r") else { return nil }
+    defer { fclose(file) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let count = fread(&chunk, 1, chunk.count, file)
+        if count <= 0 { break }
+        bytes += chunk[..<count]
+    }
+    return String(decoding: bytes, as: UTF8.self)
 }
