@@ -53,6 +53,7 @@ struct BufferedNonBlockingTests {
                 for try await line in reader.lines { Issue.record("unexpected line \(line)") }
             }
             b.close()
+            try await waitUntilReadableByPoll(a)
             #expect(try await reader.read1(5) == [])
             #expect(try await reader.readInto1(buffer) == 0)
             #expect(try await reader.peek() == [])

@@ -121,6 +121,64 @@ struct WaitUntilReadableTests {
         }
     }
 
+    @Test("after a short receive (no peek): bytes that came in between end the wait at once, later bytes end it when they come, none times out")
+    func afterShortReceive() async throws {
+        try await onHub(limit: .seconds(20)) {
+            let (a, b) = try Socket.pair()
+            defer { a.close(); b.close() }
+            try a.setTimeout(seconds: 5)
+            try await b.sendAll(bytes("x"))
+            #expect(try await a.recv(100) == bytes("x"))  // short: the queue was empty after it
+            try await b.sendAll(bytes("y"))               // arrives before the wait starts
+            let start = Deadline.now
+            try await a.waitUntilReadable(deadline: nil)
+            #expect(seconds(since: start) < 2.5, "bytes already there must end the wait at once")
+            #expect(try await a.recv(100) == bytes("y"))
+            Hub.current!.spawn {
+                try await Hub.sleep(for: .milliseconds(30))
+                try await b.sendAll(bytes("z"))
+            }
+            try await a.waitUntilReadable(deadline: nil)
+            #expect(try await a.recv(100) == bytes("z"))
+            try a.setTimeout(seconds: 0.05)
+            await expectIOError(.timedOut) { try await a.waitUntilReadable(deadline: nil) }
+            // A full-buffer receive leaves bytes behind: the next wait peeks and returns at once.
+            try a.setTimeout(seconds: 5)
+            try await b.sendAll(bytes("abcdef"))
+            try await Hub.sleep(for: .milliseconds(20))
+            #expect(try await a.recv(3) == bytes("abc"))
+            let again = Deadline.now
+            try await a.waitUntilReadable(deadline: nil)
+            #expect(seconds(since: again) < 2.5)
+            #expect(try await a.recv(100) == bytes("def"))
+        }
+    }
+
+    @Test("after a short receive, an end of stream that came with the data still ends the wait (socket pair and TCP)",
+          arguments: ["pair", "tcp"])
+    func endOfStreamBehindData(kind: String) async throws {
+        try await onHub(limit: .seconds(20)) {
+            for round in 0..<20 {
+                // The data and the FIN leave together, so one epoll report covers both and wakes
+                // the parked reader; nothing further will come.
+                let (c, d): (Socket, Socket) = kind == "pair" ? try Socket.pair() : try await tcpPair()
+                defer { c.close(); d.close() }
+                try c.setTimeout(seconds: 3)
+                Hub.current!.spawn {
+                    try await Hub.sleep(for: .milliseconds(5))
+                    try await d.sendAll(bytes("last \(round)\n"))
+                    try d.shutdown(.write)
+                }
+                try await c.waitUntilReadable(deadline: nil)
+                #expect(try await c.recv(100) == bytes("last \(round)\n"))  // short
+                let start = Deadline.now
+                try await c.waitUntilReadable(deadline: nil)  // must not wait for an edge that never comes
+                #expect(seconds(since: start) < 2, "round \(round)")
+                #expect(try await c.recv(100) == [])
+            }
+        }
+    }
+
     @Test("a TLS socket returns at once when OpenSSL holds bytes, waits otherwise, with TLS's timeout message")
     func tls() async throws {
         let identity = try TLSIdentity.selfSigned()

@@ -222,6 +222,7 @@ struct SocketIOReadWriteTests {
             #expect(try await file.readLine() == bytes("rest\n"))
             #expect(try await file.readLine() == bytes("next"))
             b.close()
+            try await waitUntilReadableByPoll(a)
             #expect(try await file.readLine() == [])
         }
     }

@@ -96,3 +96,15 @@ func temporaryUnixPath() -> String {
     precondition(directory != nil, "mkdtemp failed")
     return String(cString: directory!) + "/socket"
 }
+
+/// Waits, polling on the hub for at most `limit`, until `socket`'s descriptor is readable: after
+/// the peer closed, until its end of stream has arrived. A test that spawns a child process at that
+/// moment can hold a copy of the peer's descriptor until the child's `exec`, which delays the end
+/// of stream a non-blocking read right after the close would otherwise expect.
+func waitUntilReadableByPoll(_ socket: Socket, within limit: Duration = .seconds(5)) async throws {
+    let deadline = Deadline.after(limit)
+    while !tlsDescriptorIsReadable(socket.fileDescriptor) {
+        guard Deadline.now.nanoseconds < deadline.nanoseconds else { throw IOError.timedOut() }
+        try await Hub.sleep(for: .milliseconds(1))
+    }
+}

@@ -84,6 +84,7 @@ extension Hub {
         guard count > 0 else { return }  // EINTR (e.g. SIGSTOP/SIGCONT) or nothing: just loop.
         let readMask = cgreenio_EPOLLIN | cgreenio_EPOLLERR | cgreenio_EPOLLHUP | cgreenio_EPOLLRDHUP
         let writeMask = cgreenio_EPOLLOUT | cgreenio_EPOLLERR | cgreenio_EPOLLHUP | cgreenio_EPOLLRDHUP
+        let endMask = cgreenio_EPOLLERR | cgreenio_EPOLLHUP | cgreenio_EPOLLRDHUP
         for index in 0..<count {
             let data = cgreenio_event_data(events, index)
             if data == Hub.wakeTag {
@@ -95,6 +96,7 @@ extension Hub {
             guard fd < registrations.count, let registration = registrations[fd],
                   registration.generation == UInt32(truncatingIfNeeded: data >> 32) else { continue }
             let mask = cgreenio_event_mask(events, index)
+            if mask & endMask != 0 { registration.sawEndOrError = true }
             if mask & readMask != 0 { wakeReaders(registration) }
             if mask & writeMask != 0 { wakeWriters(registration) }
         }

@@ -46,6 +46,9 @@ public final class FDRegistration: @unchecked Sendable {
     /// Readiness seen while nobody waited; consumed by the next wait in that direction.
     @exclusivity(unchecked) var readReady = false
     @exclusivity(unchecked) var writeReady = false
+    /// Sticky: an event reported the peer's end of stream, a hang-up or an error. Such a condition
+    /// stays readable without further edges, so a reader must not count on a new event for it.
+    @exclusivity(unchecked) var sawEndOrError = false
     /// Set once the hub has deregistered the descriptor; waits then fail with `.closed`.
     @exclusivity(unchecked) var isClosed = false
     /// Set once the hub closed the descriptor for this registration, or a newer registration took

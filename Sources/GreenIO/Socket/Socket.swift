@@ -21,6 +21,13 @@ public final class Socket: RawSocket, @unchecked Sendable {
 
     @exclusivity(unchecked) var registration: FDRegistration?
     @exclusivity(unchecked) var fileReferences = 0
+    /// The last `receive` returned fewer bytes than asked: the kernel's data queue was empty then,
+    /// so every byte since has come with an epoll edge that the hub either recorded or will deliver
+    /// to a wait. `waitUntilReadable` can then wait without peeking first — unless the hub has seen
+    /// the peer's end of stream or an error (`FDRegistration.sawEndOrError`): a FIN queued behind
+    /// the data that receive took stays readable with no edge to come. Any read wait (a TLS
+    /// layer's, say, whose reads bypass `receive`) clears it.
+    @exclusivity(unchecked) var drainedByLastReceive = false
 
     /// Creates a stream socket of the given family (`socket(family, SOCK_STREAM)`), in the
     /// process-wide default timeout mode.
@@ -111,6 +118,7 @@ public final class Socket: RawSocket, @unchecked Sendable {
     /// socket on top uses the `.secondary` slot when a read must wait to write or a write to read.
     func wait(for interest: Interest, until deadline: Deadline, slot: WaitSlot = .primary) async throws {
         let hub = try Hub.requireCurrent()
+        if interest == .read { drainedByLastReceive = false }
         let registration: FDRegistration
         if let existing = self.registration {
             guard existing.hub === hub else {
@@ -148,7 +156,10 @@ public final class Socket: RawSocket, @unchecked Sendable {
                 if count >= 0 { return .completed(0) }
             } else {
                 count = Glibc.recv(fd, buffer.baseAddress, buffer.count, 0)
-                if count >= 0 { return .completed(count) }
+                if count >= 0 {
+                    drainedByLastReceive = count > 0 && count < buffer.count
+                    return .completed(count)
+                }
             }
             let errno = Errno.current
             if errno == .interrupted { continue }
@@ -160,15 +171,20 @@ public final class Socket: RawSocket, @unchecked Sendable {
         }
     }
 
-    /// Waits until the socket is readable (see `RawSocket.waitUntilReadable`): a one-byte
-    /// `MSG_PEEK` first, and only if nothing is there, one wait for readability. It returns after
-    /// that wait without peeking again: the wake-up means bytes, the end of the stream or an error
-    /// arrived, and the `receive` that follows takes them — a second peek would cost one more
-    /// system call per message on a connection that is idle between messages. On a rare early
-    /// wake-up that `receive` simply waits.
+    /// Waits until the socket is readable (see `RawSocket.waitUntilReadable`): one wait for
+    /// readability, after a one-byte `MSG_PEEK` unless the last `receive` already showed the
+    /// kernel's queue empty (a short read: the hub has recorded any arrival since). It returns
+    /// after that wait without peeking again: the wake-up means bytes, the end of the stream or an
+    /// error arrived, and the `receive` that follows takes them. So a connection that is idle
+    /// between messages costs one `recv` and one `send` per message, as a plain epoll loop does;
+    /// on a rare early wake-up the `receive` that follows simply waits.
     /// - Throws: `IOError` `.timedOut`, `.system` (the peek's error), `.closed`; `CancellationError`.
     public func waitUntilReadable(deadline: Deadline?) async throws {
         let mode = timeout
+        if mode != .nonBlocking && drainedByLastReceive && registration?.sawEndOrError != true {
+            try await wait(for: .read, until: mode.deadline(capping: deadline))
+            return
+        }
         while true {
             let fd = try openDescriptor()
             var probe: UInt8 = 0
