@@ -20,7 +20,7 @@ struct RESPBufferedParser {
         var position = 0
         while let (content, next) = line(in: bytes, from: position) {
             guard content.first == UInt8(ascii: "*") else {
-                let words = content.split(whereSeparator: { $0 == 0x20 || $0 == 0x09 }).map { Array($0) }
+                let words = RESPCommandReader.inlineArguments(content)
                 if words.isEmpty { position = next; continue }
                 return (next, words)
             }

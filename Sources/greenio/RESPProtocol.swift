@@ -80,6 +80,12 @@ struct RESPCommandReader {
     /// The largest single read for a bulk string.
     static let bulkPiece = 1 << 20
 
+    /// An inline command's arguments: the line split at spaces and tabs (no quoting); empty for a
+    /// blank line.
+    static func inlineArguments(_ line: some Collection<UInt8>) -> [[UInt8]] {
+        line.split(whereSeparator: { $0 == 0x20 || $0 == 0x09 }).map { Array($0) }
+    }
+
     /// The next command if it has arrived whole, parsed in place from the reader's buffer
     /// (`RESPBufferedParser`) without waiting; nil if it has not (or is malformed), for `next` to
     /// read or report. Empty commands before it are skipped either way.
@@ -98,7 +104,7 @@ struct RESPCommandReader {
         while true {
             guard let line = try await line(deadline: deadline) else { return nil }
             guard line.first == UInt8(ascii: "*") else {
-                let words = line.split(whereSeparator: { $0 == 0x20 || $0 == 0x09 }).map { Array($0) }
+                let words = Self.inlineArguments(line)
                 if words.isEmpty { continue }
                 return words
             }

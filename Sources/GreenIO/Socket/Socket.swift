@@ -147,23 +147,19 @@ public final class Socket: RawSocket, @unchecked Sendable {
         let mode = timeout
         var waitDeadline: Deadline?
         while true {
-            let fd = try openDescriptor()
-            let count: Int
             if buffer.count == 0 {
                 // A zero-length read still waits for readability, so timeouts fire (EVT-08).
-                var probe: UInt8 = 0
-                count = Glibc.recv(fd, &probe, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
-                if count >= 0 { return .completed(0) }
+                if try hasInputWaiting() { return .completed(0) }
             } else {
-                count = Glibc.recv(fd, buffer.baseAddress, buffer.count, 0)
+                let count = Glibc.recv(try openDescriptor(), buffer.baseAddress, buffer.count, 0)
                 if count >= 0 {
                     drainedByLastReceive = count > 0 && count < buffer.count
                     return .completed(count)
                 }
+                let errno = Errno.current
+                if errno == .interrupted { continue }
+                guard errno == .wouldBlock else { throw IOError.system(errno) }
             }
-            let errno = Errno.current
-            if errno == .interrupted { continue }
-            guard errno == .wouldBlock else { throw IOError.system(errno) }
             if mode == .nonBlocking { return .wouldBlock(.read) }
             let limit = waitDeadline ?? mode.deadline(capping: deadline)
             waitDeadline = limit
@@ -173,7 +169,8 @@ public final class Socket: RawSocket, @unchecked Sendable {
 
     /// Waits until the socket is readable (see `RawSocket.waitUntilReadable`): one wait for
     /// readability, after a one-byte `MSG_PEEK` unless the last `receive` already showed the
-    /// kernel's queue empty (a short read: the hub has recorded any arrival since). It returns
+    /// kernel's queue empty and the hub has seen no end of stream or error since (see
+    /// `drainedByLastReceive`). It returns
     /// after that wait without peeking again: the wake-up means bytes, the end of the stream or an
     /// error arrived, and the `receive` that follows takes them. So a connection that is idle
     /// between messages costs one `recv` and one `send` per message, as a plain epoll loop does;
@@ -185,16 +182,21 @@ public final class Socket: RawSocket, @unchecked Sendable {
             try await wait(for: .read, until: mode.deadline(capping: deadline))
             return
         }
+        if try hasInputWaiting() || mode == .nonBlocking { return }
+        try await wait(for: .read, until: mode.deadline(capping: deadline))
+    }
+
+    /// Whether a receive would return at once — bytes, the end of the stream or an error are
+    /// waiting — by a one-byte `MSG_PEEK` that never blocks; false on would-block.
+    /// - Throws: `IOError` `.system` for the peek's error (`EBADF` once closed).
+    private func hasInputWaiting() throws -> Bool {
+        var probe: UInt8 = 0
         while true {
-            let fd = try openDescriptor()
-            var probe: UInt8 = 0
-            if Glibc.recv(fd, &probe, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) >= 0 { return }
+            if Glibc.recv(try openDescriptor(), &probe, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) >= 0 { return true }
             let errno = Errno.current
             if errno == .interrupted { continue }
             guard errno == .wouldBlock else { throw IOError.system(errno) }
-            if mode == .nonBlocking { return }
-            try await wait(for: .read, until: mode.deadline(capping: deadline))
-            return
+            return false
         }
     }
 
