@@ -25,17 +25,7 @@ MODES=${MODES:-"plain tls"}
 VENV="$HERE/.venv"
 PY="$VENV/bin/python"
 WORK=$(mktemp -d /tmp/greenio-memory.XXXXXX)
-SERVER_PID=""
-
-cleanup() {
-    if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+source "$HERE/server-lifecycle.sh"
 
 # Room for CONNS connections on both ends (the servers inherit this limit).
 NOFILE=$((CONNS + 1000))
@@ -119,12 +109,6 @@ start_server() {
     done
     echo "$name $mode did not start:" >&2; cat "$WORK/$name-$mode.err" >&2
     return 1
-}
-
-stop_server() {
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=""
 }
 
 ROWS=()

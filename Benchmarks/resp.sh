@@ -16,17 +16,7 @@ MODES=${MODES:-"plain tls"}
 TESTS=ping_inline,set,get
 BENCH_ARGS=(-t "$TESTS" -P 16 -c 50 -n 200000 -q)
 WORK=$(mktemp -d /tmp/greenio-resp.XXXXXX)
-SERVER_PID=""
-
-cleanup() {
-    if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+source "$HERE/server-lifecycle.sh"
 
 if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
     echo "installing Debian's redis-server (and redis-tools)" >&2
@@ -83,12 +73,6 @@ start_server() {
     esac
     SERVER_PID=$!
     wait_port "$PORT"
-}
-
-stop_server() {
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=""
 }
 
 RESULTS="$WORK/results.tsv"

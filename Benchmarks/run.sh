@@ -49,16 +49,7 @@ CLIENT_CPU=${CLIENT_CPU:-1}
 SERVERS_ALL=(greenio nio c)
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/greenio-bench.XXXXXX")
-SERVER_PID=
-cleanup() {
-    if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+source "$BENCH/server-lifecycle.sh"
 
 log() { printf '%s\n' "$*" >&2; }
 
@@ -173,14 +164,6 @@ start_server() { # NAME MODE PORT; sets SERVER_PID or returns 1
     cat "$log_file" >&2
     stop_server
     return 1
-}
-
-stop_server() {
-    if [[ -n $SERVER_PID ]]; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-        SERVER_PID=
-    fi
 }
 
 FAILED=0
