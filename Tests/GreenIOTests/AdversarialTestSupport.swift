@@ -36,11 +36,11 @@ struct ProcessStats {
 
     /// A `kB` field of /proc/PID/status ("VmRSS", "VmHWM"), in bytes.
     func statusBytes(_ field: String) throws -> Int {
-        for line in try readProcFile("status").split(separator: "\n") where line.hasPrefix(field + ":") {
-            let number = line.dropFirst(field.count + 1).filter(\.isNumber)
-            if let kib = Int(number) { return kib * 1024 }
+        guard let value = statusField(field, pid: pid),
+              let kib = Int(value.split(whereSeparator: \.isWhitespace).first ?? "") else {
+            throw AdversarialFailure("no \(field) in /proc/\(pid)/status")
         }
-        throw AdversarialFailure("no \(field) in /proc/\(pid)/status")
+        return kib * 1024
     }
 
     /// The resident set size now.
@@ -51,43 +51,23 @@ struct ProcessStats {
 
     /// User plus system CPU time, in seconds (/proc/PID/stat fields 14 and 15).
     func cpuSeconds() throws -> Double {
-        let stat = try readProcFile("stat")
-        // The command name, in parentheses, may hold spaces: count fields after its end.
-        guard let close = stat.lastIndex(of: ")") else { throw AdversarialFailure("bad /proc/\(pid)/stat") }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        // fields[0] is field 3 (state), so utime (14) and stime (15) are fields[11] and fields[12].
-        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else {
-            throw AdversarialFailure("bad /proc/\(pid)/stat: \(stat)")
-        }
-        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+        guard let seconds = processCPUSeconds(pid: pid) else { throw AdversarialFailure("cannot read /proc/\(pid)/stat") }
+        return seconds
     }
 
     /// True while the process exists and is not a zombie.
     var isRunning: Bool {
-        guard let stat = try? readProcFile("stat"), let close = stat.lastIndex(of: ")") else { return false }
+        guard let stat = readTextFile("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return false }
         let state = stat[stat.index(after: close)...].split(separator: " ").first
         return state != "Z" && state != "X"
     }
 
     /// How many descriptors the process has open (entries of /proc/PID/fd).
     func openDescriptorCount() throws -> Int {
-        guard let directory = opendir("/proc/\(pid)/fd") else {
+        guard let count = openFileDescriptorCount(pid: pid) else {
             throw AdversarialFailure("cannot list /proc/\(pid)/fd: \(Errno.current)")
         }
-        defer { closedir(directory) }
-        var count = 0
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." { count += 1 }
-        }
         return count
-    }
-
-    private func readProcFile(_ name: String) throws -> String {
-        guard let text = readTextFile("/proc/\(pid)/\(name)") else {
-            throw AdversarialFailure("cannot read /proc/\(pid)/\(name): \(Errno.current)")
-        }
-        return text
     }
 }
 

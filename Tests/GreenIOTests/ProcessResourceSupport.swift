@@ -42,28 +42,11 @@ func descriptorTarget(_ fd: Int32) -> String {
     return String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
-/// The whole text of a /proc file (they report size 0, so read until the end); nil if unreadable.
-func procFileText(_ path: String) -> String? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 8192)
-    while true {
-        let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if count < 0 && errno == EINTR { continue }
-        if count < 0 { return nil }
-        if count == 0 { break }
-        bytes += chunk[..<count]
-    }
-    return String(decoding: bytes, as: UTF8.self)
-}
-
 /// User plus system CPU time consumed so far by process `pid` (all its threads), in seconds;
 /// fields 14 and 15 of /proc/PID/stat. Nil if the process has gone.
 func processCPUSeconds(pid: pid_t) -> Double? {
     // The command name (field 2) is in parentheses and may contain spaces: count from the last ")".
-    guard let stat = procFileText("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return nil }
+    guard let stat = readTextFile("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return nil }
     let fields = stat[stat.index(after: close)...].split(separator: " ")
     // fields[0] is field 3 (state), so field N is fields[N - 3].
     guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
@@ -71,8 +54,8 @@ func processCPUSeconds(pid: pid_t) -> Double? {
 }
 
 /// A `Key:   value …` line of /proc/PID/status (this process when nil), e.g. "VmRSS".
-private func statusField(_ key: String, pid: pid_t?) -> Substring? {
-    guard let status = procFileText(pid.map { "/proc/\($0)/status" } ?? "/proc/self/status") else { return nil }
+func statusField(_ key: String, pid: pid_t?) -> Substring? {
+    guard let status = readTextFile(pid.map { "/proc/\($0)/status" } ?? "/proc/self/status") else { return nil }
     let line = status.split(separator: "\n").first { $0.hasPrefix(key + ":") }
     return line?.dropFirst(key.count + 1)
 }
@@ -84,7 +67,7 @@ func residentKiB(pid: pid_t) -> Int? {
 
 /// Process `pid`'s soft limit on open descriptors, from /proc/PID/limits; nil if it has gone.
 func softFileLimit(pid: pid_t) -> Int? {
-    guard let limits = procFileText("/proc/\(pid)/limits"),
+    guard let limits = readTextFile("/proc/\(pid)/limits"),
           let line = limits.split(separator: "\n").first(where: { $0.hasPrefix("Max open files") }) else { return nil }
     return Int(line.dropFirst("Max open files".count).split(whereSeparator: \.isWhitespace).first ?? "")
 }
