@@ -28,6 +28,9 @@ public final class Socket: RawSocket, @unchecked Sendable {
     /// the data that receive took stays readable with no edge to come. Any read wait (a TLS
     /// layer's, say, whose reads bypass `receive`) clears it.
     @exclusivity(unchecked) var drainedByLastReceive = false
+    /// Bytes already received from the descriptor by a TLS layer before it handed the connection
+    /// back (`TLSSocket.unwrap`): the first input, served before the descriptor is read again.
+    @exclusivity(unchecked) var carriedInput: [UInt8]?
 
     /// Creates a stream socket of the given family (`socket(family, SOCK_STREAM)`), in the
     /// process-wide default timeout mode.
@@ -53,10 +56,11 @@ public final class Socket: RawSocket, @unchecked Sendable {
         self.init(descriptor: fd, family: family, timeout: TimeoutMode.default)
     }
 
-    init(descriptor: Int32, family: Int32, timeout: TimeoutMode) {
+    init(descriptor: Int32, family: Int32, timeout: TimeoutMode, carrying carried: [UInt8] = []) {
         self.fileDescriptor = descriptor
         self.family = family
         self.timeout = timeout
+        if !carried.isEmpty { carriedInput = carried }
         // A new descriptor number may still be known to the hub from a descriptor closed behind its
         // back; registering now retires the old registration (eventlet's notify_opened).
         if let hub = Hub.current { registration = try? hub.register(descriptor) }
@@ -144,6 +148,7 @@ public final class Socket: RawSocket, @unchecked Sendable {
     /// Receives at most `buffer.count` bytes with `recv(2)` (see `RawSocket.receive`). An empty
     /// buffer still waits until the socket is readable in blocking and timeout modes.
     public func receive(into buffer: UnsafeMutableRawBufferPointer, deadline: Deadline?) async throws -> IOOutcome {
+        if carriedInput != nil, buffer.count > 0 { return .completed(try receiveCarried(into: buffer)) }
         let mode = timeout
         var waitDeadline: Deadline?
         while true {
@@ -186,10 +191,32 @@ public final class Socket: RawSocket, @unchecked Sendable {
         try await wait(for: .read, until: mode.deadline(capping: deadline))
     }
 
-    /// Whether a receive would return at once — bytes, the end of the stream or an error are
-    /// waiting — by a one-byte `MSG_PEEK` that never blocks; false on would-block.
+    /// Moves carried bytes into `buffer` (not empty) and returns their count.
+    /// - Throws: `IOError` `.system` `EBADF` once closed.
+    private func receiveCarried(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        _ = try openDescriptor()
+        guard let carried = carriedInput, let base = buffer.baseAddress else { return 0 }
+        let count = min(buffer.count, carried.count)
+        carried.withUnsafeBytes { bytes in
+            if let source = bytes.baseAddress { base.copyMemory(from: source, byteCount: count) }
+        }
+        carriedInput = count == carried.count ? nil : Array(carried[count...])
+        drainedByLastReceive = false
+        return count
+    }
+
+    /// Takes the carried bytes (for a TLS layer taking the descriptor over).
+    func takeCarriedInput() -> [UInt8] {
+        defer { carriedInput = nil }
+        return carriedInput ?? []
+    }
+
+    /// Whether a receive would return at once — carried bytes, or bytes, the end of the stream or
+    /// an error waiting in the kernel — by a one-byte `MSG_PEEK` that never blocks; false on
+    /// would-block.
     /// - Throws: `IOError` `.system` for the peek's error (`EBADF` once closed).
     private func hasInputWaiting() throws -> Bool {
+        if carriedInput != nil { return try openDescriptor() >= 0 }
         var probe: UInt8 = 0
         while true {
             if Glibc.recv(try openDescriptor(), &probe, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) >= 0 { return true }
@@ -242,7 +269,9 @@ public final class Socket: RawSocket, @unchecked Sendable {
     }
 
     /// Gives up ownership of the descriptor and returns it (Python's `detach()`); the socket is
-    /// closed, the descriptor is not. Returns -1 if already really closed.
+    /// closed, the descriptor is not. Returns -1 if already really closed. Bytes a TLS layer had
+    /// already received behind the peer's close_notify (see `TLSSocket.unwrap`) and that were not
+    /// read yet go with this socket, not with the descriptor: read them before detaching.
     public func detach() -> Int32 {
         isClosed = true
         let fd = fileDescriptor

@@ -1,15 +1,133 @@
 import COpenSSL
 import Glibc
 
-/// The OpenSSL BIO through which a `TLSSocket` reads and writes its descriptor.
+/// The OpenSSL BIO through which a `TLSSocket` reads and writes its descriptor, with the socket's
+/// read-ahead buffer.
 ///
-/// OpenSSL's own socket BIO writes with `write(2)`, which raises SIGPIPE when the peer has gone and by
-/// default kills the process. This BIO sends with `MSG_NOSIGNAL`, as plain GreenIO sockets do, so a
-/// write to a vanished peer is just an `EPIPE` error and GreenIO never has to touch the process's
-/// signal handling. Would-block results set OpenSSL's retry flags, which is what turns them into
-/// WANT_READ / WANT_WRITE; the end of the stream sets the end-of-file flag, as OpenSSL's socket BIO
-/// does. The BIO never closes the descriptor.
-enum SocketBIO {
+/// Sending: OpenSSL's own socket BIO writes with `write(2)`, which raises SIGPIPE when the peer has
+/// gone and by default kills the process. This BIO sends with `MSG_NOSIGNAL`, as plain GreenIO
+/// sockets do, so a write to a vanished peer is just an `EPIPE` error and GreenIO never has to touch
+/// the process's signal handling.
+///
+/// Receiving: OpenSSL asks for a record's 5-byte header, then for its body. Receiving exactly that
+/// would cost two `recv`s per record, and a `recv` that fills what was asked says nothing about what
+/// is left in the kernel. So the BIO receives up to `capacity` bytes at once into a buffer of its own
+/// and serves OpenSSL from it: one `recv` per burst of records, and a short `recv` shows the kernel's
+/// queue empty (`drained`), which lets `TLSSocket.waitUntilReadable` wait without probing first.
+/// OpenSSL's own read-ahead would save the `recv` too, but it keeps the bytes where nobody can reach
+/// them; these stay ours, so `TLSSocket.unwrap` hands the cleartext that followed the peer's
+/// close_notify to the plain socket instead of losing it. The buffer is allocated when a `recv`
+/// needs it and freed whenever it is empty and the connection goes idle (`releaseIfEmpty`), so an
+/// idle connection holds none.
+///
+/// Would-block results set OpenSSL's retry flags, which is what turns them into WANT_READ /
+/// WANT_WRITE; the end of the stream sets the end-of-file flag, as OpenSSL's socket BIO does. The
+/// BIO never closes the descriptor. It is used from the socket's hub thread only.
+final class SocketBIO {
+    /// The most one `recv` takes: a whole TLS record of the largest size (16 KiB of plaintext plus
+    /// TLS 1.2's largest expansion and the header) with room to spare.
+    static let capacity = 20_480
+
+    let descriptor: Int32
+    private var buffer: UnsafeMutableRawPointer?
+    private var start = 0
+    private var end = 0
+    /// The last `recv` returned fewer bytes than asked, or would block: the kernel's data queue was
+    /// empty then, so every byte since has come with an epoll edge (see `Socket.drainedByLastReceive`).
+    /// Cleared by a `recv` that filled what it asked for, the end of the stream, an error, and by
+    /// `TLSSocket` before any read wait (which may take the edge of bytes not yet received).
+    var drained = false
+
+    /// A BIO over `descriptor` (which it does not own), holding `carried` — bytes already received
+    /// from the descriptor by an earlier owner — as the first bytes to read.
+    init(descriptor: Int32, carried: [UInt8] = []) {
+        self.descriptor = descriptor
+        if !carried.isEmpty {
+            let storage = UnsafeMutableRawPointer.allocate(byteCount: max(carried.count, SocketBIO.capacity), alignment: 1)
+            carried.withUnsafeBytes { bytes in
+                if let base = bytes.baseAddress { storage.copyMemory(from: base, byteCount: bytes.count) }
+            }
+            buffer = storage
+            end = carried.count
+        }
+    }
+
+    deinit {
+        buffer?.deallocate()
+    }
+
+    /// Bytes received from the descriptor that OpenSSL has not read yet.
+    var bufferedCount: Int { end - start }
+
+    /// Frees the buffer if it holds nothing (the connection is about to wait).
+    func releaseIfEmpty() {
+        if start == end, let storage = buffer {
+            storage.deallocate()
+            buffer = nil
+            start = 0
+            end = 0
+        }
+    }
+
+    /// Takes the bytes OpenSSL has not read (for `TLSSocket.unwrap`), leaving the buffer empty.
+    func takeBuffered() -> [UInt8] {
+        guard let storage = buffer, start < end else { return [] }
+        let bytes = Array(UnsafeRawBufferPointer(start: storage + start, count: end - start))
+        start = end
+        releaseIfEmpty()
+        return bytes
+    }
+
+    /// A new OpenSSL BIO reading and writing through this object, which must outlive it.
+    func makeBIO() -> OpaquePointer? {
+        guard let method = SocketBIO.method, let bio = BIO_new(method) else { return nil }
+        BIO_set_data(bio, Unmanaged.passUnretained(self).toOpaque())
+        return bio
+    }
+
+    /// OpenSSL's read: serves `length` bytes at most from the buffer, receiving into it first when
+    /// it is empty. Returns the count, 0 at the end of the stream, -1 with `errno` on failure.
+    private func read(_ bio: OpaquePointer, into data: UnsafeMutableRawPointer, length: Int) -> Int32 {
+        if start == end {
+            if length >= SocketBIO.capacity { return receive(bio, into: data, length: length) }
+            if buffer == nil { buffer = UnsafeMutableRawPointer.allocate(byteCount: SocketBIO.capacity, alignment: 1) }
+            guard let storage = buffer else { return -1 }
+            let n = receive(bio, into: storage, length: SocketBIO.capacity)
+            guard n > 0 else {
+                releaseIfEmpty()  // would block (about to wait), the end, or an error
+                return n
+            }
+            start = 0
+            end = Int(n)
+        }
+        guard let storage = buffer else { return -1 }
+        let n = min(length, end - start)
+        data.copyMemory(from: storage + start, byteCount: n)
+        start += n
+        return Int32(n)
+    }
+
+    /// One `recv(2)` into `data`, with the flags and `drained` it implies.
+    private func receive(_ bio: OpaquePointer, into data: UnsafeMutableRawPointer, length: Int) -> Int32 {
+        let n = Glibc.recv(descriptor, data, length, 0)
+        if n > 0 {
+            drained = n < length
+        } else if n == 0 {
+            drained = false
+            // OpenSSL 3 asks `BIO_eof` to tell a TCP close without close_notify from an error.
+            BIO_set_flags(bio, BIO_FLAGS_IN_EOF)
+        } else {
+            let wouldBlock = errno == EAGAIN
+            drained = wouldBlock
+            if wouldBlock || errno == EINTR { greenio_BIO_set_retry_read(bio) }
+        }
+        return Int32(n)
+    }
+
+    private static func instance(_ bio: OpaquePointer) -> SocketBIO {
+        Unmanaged<SocketBIO>.fromOpaque(BIO_get_data(bio)).takeUnretainedValue()
+    }
+
     /// The method table, made once.
     nonisolated(unsafe) static let method: OpaquePointer? = {
         guard let method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "greenio socket") else { return nil }
@@ -18,21 +136,15 @@ enum SocketBIO {
         _ = BIO_meth_set_write(method) { bio, data, length in
             guard let bio else { return -1 }
             greenio_BIO_clear_retry_flags(bio)
-            let n = Glibc.send(SocketBIO.descriptor(of: bio), data, Int(max(length, 0)), Int32(MSG_NOSIGNAL))
+            let n = Glibc.send(SocketBIO.instance(bio).descriptor, data, Int(max(length, 0)), Int32(MSG_NOSIGNAL))
             if n < 0 && (errno == EAGAIN || errno == EINTR) { greenio_BIO_set_retry_write(bio) }
             return Int32(n)
         }
         _ = BIO_meth_set_read(method) { bio, data, length in
             guard let bio, let data else { return 0 }
             greenio_BIO_clear_retry_flags(bio)
-            let n = Glibc.recv(SocketBIO.descriptor(of: bio), data, Int(max(length, 0)), 0)
-            if n == 0 {
-                // OpenSSL 3 asks `BIO_eof` to tell a TCP close without close_notify from an error.
-                BIO_set_flags(bio, BIO_FLAGS_IN_EOF)
-            } else if n < 0 && (errno == EAGAIN || errno == EINTR) {
-                greenio_BIO_set_retry_read(bio)
-            }
-            return Int32(n)
+            guard length > 0 else { return 0 }
+            return SocketBIO.instance(bio).read(bio, into: data, length: Int(length))
         }
         _ = BIO_meth_set_ctrl(method) { bio, command, _, pointer in
             switch command {
@@ -40,9 +152,12 @@ enum SocketBIO {
                 return 1
             case BIO_CTRL_EOF:
                 return BIO_test_flags(bio, BIO_FLAGS_IN_EOF) != 0 ? 1 : 0
+            case BIO_CTRL_PENDING:
+                guard let bio else { return 0 }
+                return SocketBIO.instance(bio).bufferedCount
             case BIO_C_GET_FD:
                 guard let bio else { return -1 }
-                let fd = SocketBIO.descriptor(of: bio)
+                let fd = SocketBIO.instance(bio).descriptor
                 pointer?.assumingMemoryBound(to: Int32.self).pointee = fd
                 return Int(fd)
             default:
@@ -55,15 +170,4 @@ enum SocketBIO {
         }
         return method
     }()
-
-    /// A BIO over `fd` (which it does not own).
-    static func make(fd: Int32) -> OpaquePointer? {
-        guard let method, let bio = BIO_new(method) else { return nil }
-        BIO_set_data(bio, UnsafeMutableRawPointer(bitPattern: Int(fd) + 1))
-        return bio
-    }
-
-    static func descriptor(of bio: OpaquePointer) -> Int32 {
-        Int32(truncatingIfNeeded: Int(bitPattern: BIO_get_data(bio)) - 1)
-    }
 }

@@ -29,7 +29,7 @@ extension Socket {
             // A server speaks only after the client's ClientHello: anything waiting now was injected.
             var probe: UInt8 = 0
             let waiting = Glibc.recv(try openDescriptor(), &probe, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
-            guard waiting <= 0 else {
+            guard waiting <= 0 && carriedInput == nil else {
                 throw IOError.invalidArgument("STARTTLS refused: the server sent cleartext bytes before the TLS handshake")
             }
         }

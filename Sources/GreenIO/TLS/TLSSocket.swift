@@ -67,6 +67,8 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
     @exclusivity(unchecked) public private(set) var isClosed = false
 
     let socket: Socket
+    /// The BIO's state: the read-ahead buffer and whether the kernel's queue was seen empty.
+    let transport: SocketBIO
     @exclusivity(unchecked) var ssl: OpaquePointer?
     @exclusivity(unchecked) var fileReferences = 0
     /// Set by `handshake()`, or by the first read or write that moved data (a handshake driven by
@@ -93,8 +95,9 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
     static let nonBlockingWriteLimit = 16_384
 
     init(socket: Socket, ssl: OpaquePointer, context: TLSContext, serverHostname: String?,
-         timeout: TimeoutMode, suppressRaggedEOFs: Bool) {
+         timeout: TimeoutMode, suppressRaggedEOFs: Bool, carried: [UInt8] = []) {
         self.socket = socket
+        self.transport = SocketBIO(descriptor: socket.fileDescriptor, carried: carried)
         self.ssl = ssl
         self.context = context
         self.serverHostname = serverHostname
@@ -137,6 +140,7 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
         }
         let connected = (try? plain.peerAddress()) != nil
         let family = plain.family
+        let carried = plain.takeCarriedInput()
         let fd = plain.detach()
         guard fd >= 0 else { throw IOError.system(.badFileDescriptor) }
         let inner = Socket(descriptor: fd, family: family, timeout: .blocking)
@@ -146,9 +150,9 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
             throw OpenSSLErrors.error("SSL_new failed")
         }
         let tls = TLSSocket(socket: inner, ssl: ssl, context: context, serverHostname: hostname,
-                            timeout: mode, suppressRaggedEOFs: suppressRaggedEOFs)
+                            timeout: mode, suppressRaggedEOFs: suppressRaggedEOFs, carried: carried)
         do {
-            try tls.configure(ssl, fd: fd)
+            try tls.configure(ssl)
             if handshake && connected { try await tls.handshake() }
         } catch {
             tls.close()
@@ -157,8 +161,8 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
         return tls
     }
 
-    private func configure(_ ssl: OpaquePointer, fd: Int32) throws {
-        guard let bio = SocketBIO.make(fd: fd) else { throw OpenSSLErrors.error("cannot make the socket BIO") }
+    private func configure(_ ssl: OpaquePointer) throws {
+        guard let bio = transport.makeBIO() else { throw OpenSSLErrors.error("cannot make the socket BIO") }
         SSL_set_bio(ssl, bio, bio)  // the SSL object owns the BIO from here on
         guard context.role == .client else {
             SSL_set_accept_state(ssl)
@@ -260,13 +264,31 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
     }
 
     /// Waits until a read would return something: decrypted bytes, the end of the stream or an
-    /// error (see `RawSocket.waitUntilReadable`). It peeks one byte with `SSL_peek` — which, like
-    /// every TLS operation here, tries first and waits only in the direction OpenSSL asks for — so
-    /// bytes OpenSSL or the kernel already hold are never waited for, and nothing is consumed.
+    /// error (see `RawSocket.waitUntilReadable`).
+    ///
+    /// When the last `recv` left the kernel's queue empty and neither OpenSSL nor the read-ahead
+    /// buffer holds a byte, it waits for readability at once and returns after the wake-up without
+    /// probing (it may return early: the `receive` that follows waits as usual) — unless the hub has
+    /// seen the peer's end of stream or an error, which would raise no edge to wake it. Otherwise it
+    /// peeks one byte with `SSL_peek` — which, like every TLS operation here, tries first and waits
+    /// only in the direction OpenSSL asks for — so bytes OpenSSL or the kernel already hold are
+    /// never waited for, and nothing is consumed. Either way an idle connection holds no buffer.
     /// - Throws: `IOError` `.timedOut` "The read operation timed out", `.closed`, socket errors;
     ///   `CancellationError`.
     public func waitUntilReadable(deadline: Deadline?) async throws {
         guard let ssl, readEnd == nil, !isClosed || fileReferences > 0 else { return }
+        let mode = timeout
+        if mode != .nonBlocking && transport.drained && transport.bufferedCount == 0
+            && SSL_has_pending(ssl) == 0 && socket.registration?.sawEndOrError != true {
+            transport.releaseIfEmpty()
+            transport.drained = false
+            do {
+                try await socket.wait(for: .read, until: mode.deadline(capping: deadline))
+            } catch let error as IOError where error.kind == .timedOut {
+                throw IOError(.timedOut, Operation.read.timeoutMessage)
+            }
+            return
+        }
         let probe = UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 1)
         defer { probe.deallocate() }
         do {
@@ -422,7 +444,8 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
 
     /// Ends TLS and returns the plain socket on the same connection (Python's `unwrap()`): sends a
     /// close_notify, waits for the peer's, and hands the descriptor to a new plain `Socket` in this
-    /// socket's timeout mode. This socket is closed afterwards.
+    /// socket's timeout mode, with any cleartext already received behind the peer's close_notify as
+    /// its first input. This socket is closed afterwards.
     ///
     /// - Returns: the plain socket, or nil in non-blocking mode when the peer's close_notify has not
     ///   arrived yet (call again when readable).
@@ -447,11 +470,13 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
         self.ssl = nil
         SSL_free(ssl)
         isClosed = true
+        // Cleartext the peer sent right behind its close_notify may already be in the read-ahead
+        // buffer: it is the plain socket's first input.
+        let carried = transport.takeBuffered()
         let family = socket.family
         let fd = socket.detach()
         guard fd >= 0 else { throw IOError.system(.badFileDescriptor) }
-        let plain = Socket(descriptor: fd, family: family, timeout: timeout)
-        return plain
+        return Socket(descriptor: fd, family: family, timeout: timeout, carrying: carried)
     }
 
     // MARK: Information
@@ -563,6 +588,8 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
             if mode == .nonBlocking { return .wouldBlock(direction) }
             let limit = waitDeadline ?? mode.deadline(capping: deadline)
             waitDeadline = limit
+            // The wait may take the edge of bytes that no recv has seen yet.
+            if direction == .read { transport.drained = false }
             do {
                 try await socket.wait(for: direction, until: limit, slot: operation.slot(for: direction))
             } catch let error as IOError where error.kind == .timedOut {
