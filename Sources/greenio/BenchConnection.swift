@@ -30,6 +30,11 @@ struct BenchFailure: Error, CustomStringConvertible {
 /// work or allocation), records the batch's round trip, and repeats until the run finishes. Then
 /// it ends its sending side and expects the server to close without sending anything more.
 ///
+/// Each receive asks for one byte more than the echo still owed and is preceded by
+/// `waitUntilReadable`: a receive that takes the whole echo is then a short one, so the wait for
+/// the next echo goes straight to the hub instead of first trying a receive that would block (one
+/// system call less per batch, which matters when the load generator is the busier side).
+///
 /// Comparing the received bytes with the sent ones in order checks every line byte for byte, and
 /// with its tag (see `BenchBatch`) that it is the right line of the right connection. A mismatch or
 /// error ends the connection (its stream can no longer be trusted to line up) and is recorded.
@@ -47,7 +52,7 @@ struct BenchConnection<Connection: RawSocket> {
     func run() async {
         let batch = BenchBatch(connection: index, count: settings.batch, length: settings.lineLength)
         let buffer = UnsafeMutableRawBufferPointer.allocate(
-            byteCount: Swift.min(batch.bytes.count, Self.receiveBufferSize), alignment: 16)
+            byteCount: Swift.min(batch.bytes.count + 1, Self.receiveBufferSize), alignment: 16)
         defer {
             buffer.deallocate()
             batch.deallocate()
@@ -95,14 +100,18 @@ struct BenchConnection<Connection: RawSocket> {
         let total = batch.bytes.count
         var received = 0
         while received < total {
-            let room = UnsafeMutableRawBufferPointer(rebasing: buffer[..<Swift.min(buffer.count, total - received)])
+            let room = UnsafeMutableRawBufferPointer(rebasing: buffer[..<Swift.min(buffer.count, total - received + 1)])
             let count = try await receive(into: room, deadline: deadline, waitingFor: "the echo of a batch")
             if count == 0 {
                 throw BenchFailure(description: "the server closed the connection after \(received) of the \(total) bytes of a batch's echo")
             }
-            let echoed = UnsafeRawBufferPointer(rebasing: room[..<count])
-            let sent = UnsafeRawBufferPointer(rebasing: batch.bytes[received..<(received + count)])
+            let owed = Swift.min(count, total - received)
+            let echoed = UnsafeRawBufferPointer(rebasing: room[..<owed])
+            let sent = UnsafeRawBufferPointer(rebasing: batch.bytes[received..<(received + owed)])
             if !Self.equal(echoed, sent) { return batch.describeMismatch(echoed: echoed, at: received) }
+            if count > owed {
+                return "unexpected bytes after a batch's echo: \(BenchBatch.quote(Array(room[owed..<count])))"
+            }
             received += count
         }
         return nil
@@ -122,10 +131,12 @@ struct BenchConnection<Connection: RawSocket> {
         return "unexpected bytes after the last batch: \(BenchBatch.quote(Array(buffer[..<count])))"
     }
 
-    /// One receive; a timeout or socket error becomes a `BenchFailure` saying what was awaited.
+    /// One receive, after waiting until it can make progress; a timeout or socket error becomes a
+    /// `BenchFailure` saying what was awaited.
     private func receive(into room: UnsafeMutableRawBufferPointer, deadline: Deadline,
                          waitingFor what: String) async throws -> Int {
         do {
+            try await socket.waitUntilReadable(deadline: deadline)
             switch try await socket.receive(into: room, deadline: deadline) {
             case .completed(let count): return count
             case .wouldBlock: throw BenchFailure(description: "receiving: unexpected would-block")

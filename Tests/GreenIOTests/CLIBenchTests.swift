@@ -40,6 +40,18 @@ struct CLIBenchTests {
         #expect(message.contains("line 2 of 4 in the batch: expected \"") && message.contains("X"), "\(message)")
     }
 
+    @Test("bytes behind a batch's echo that were never sent are a mismatch: exit 1, reported")
+    func detectsExtraBytes() async throws {
+        let run = try await onHub(limit: .seconds(40)) { () -> BenchRun in
+            try await withTestServer(.extra(afterLine: 3)) { port in
+                try await runBench(["127.0.0.1:\(port)", "--conns", "1", "--batch", "1", "--secs", "1", "--warmup", "0"])
+            }
+        }
+        #expect(run.status == 1, "stdout: \(run.output)\nstderr: \(run.errors)")
+        #expect(run.figure("mismatches") == 1, "\(run.output)")
+        #expect(run.errors.contains("unexpected bytes after a batch's echo: \"j"), "\(run.errors)")
+    }
+
     @Test("a server that closes the connection early is an error: exit 1 with a message")
     func serverClosingEarly() async throws {
         let run = try await onHub(limit: .seconds(40)) { () -> BenchRun in
@@ -138,6 +150,8 @@ enum Misbehaviour: Sendable {
     case close(atLine: Int)
     /// Reads lines and never echoes any.
     case silent
+    /// Echoes this line followed by bytes that were never sent, in the same write.
+    case extra(afterLine: Int)
 }
 
 /// Runs `body` with the port of a line-echo server on this hub that misbehaves on its first
@@ -168,6 +182,7 @@ func withTestServer<T: Sendable>(_ misbehaviour: Misbehaviour, _ body: (Int) asy
                     case .corrupt(let corrupted) where corrupted == number && echo.count > 12: echo[12] = UInt8(ascii: "X")
                     case .close(let last) where last == number: try await file.flush(); return
                     case .silent: continue
+                    case .extra(let line) where line == number: echo += Array("junk\n".utf8)
                     default: break
                     }
                     _ = try await file.write(echo)
