@@ -8,12 +8,22 @@ import Glibc
 /// Memory stays bounded: the buffer is allocated when the first bytes are read, grows only while a
 /// single pending line fills it, up to `lineLimit + 1` bytes (enough to see that a line is too long)
 /// or its initial size, whichever is larger, and can be given back whenever it holds nothing
-/// (`releaseIfEmpty()`), so an idle connection holds no buffer.
+/// (`releaseIfEmpty()`), so an idle connection holds no buffer. Its first allocation is small
+/// (`smallCapacity`, which the allocator serves from its per-thread cache) unless the first read
+/// into the previous one brought more than half of that: a client sending a line at a time then costs no trip to the
+/// general heap per line, and one sending batches still reads each batch at once.
 struct LineBuffer: ~Copyable {
     /// The longest line accepted, terminator included.
     let lineLimit: Int
     private let maximumCapacity: Int
     private let initialCapacity: Int
+    /// The first allocation after a small read.
+    static let smallCapacity = 1_000
+    /// The first read into the last allocation brought more than half of `smallCapacity`: the next
+    /// first allocation is `initialCapacity`.
+    private var readsAreLarge = false
+    /// No read has gone into the current allocation yet.
+    private var awaitingFirstRead = false
     private var storage = UnsafeMutableRawBufferPointer(start: nil, count: 0)
     /// Bytes held: `[0, count)`.
     private var count = 0
@@ -67,6 +77,10 @@ struct LineBuffer: ~Copyable {
     /// Records that `byteCount` bytes were read into `freeSpace()`.
     mutating func didRead(_ byteCount: Int) {
         count += byteCount
+        if awaitingFirstRead {
+            readsAreLarge = byteCount > LineBuffer.smallCapacity / 2
+            awaitingFirstRead = false
+        }
     }
 
     /// The unterminated line held after the complete lines (what to echo at end of stream).
@@ -118,7 +132,8 @@ struct LineBuffer: ~Copyable {
 
     private mutating func grow() {
         if storage.baseAddress == nil {
-            storage = .allocate(byteCount: initialCapacity, alignment: 1)
+            storage = .allocate(byteCount: readsAreLarge ? initialCapacity : min(LineBuffer.smallCapacity, initialCapacity), alignment: 1)
+            awaitingFirstRead = true
             return
         }
         let capacity = min(storage.count * 2, maximumCapacity)

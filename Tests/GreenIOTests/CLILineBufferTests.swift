@@ -59,4 +59,22 @@ struct CLILineBufferTests {
         #expect(buffer.pendingLine.isEmpty)
         #expect(feed(&buffer, String(repeating: "y", count: 20_001)).tooLong)
     }
+
+    @Test("after a small read the next first allocation is small; after a large one, the initial capacity; lines split the same either way")
+    func firstAllocationFollowsTheLastRead() {
+        var buffer = LineBuffer(lineLimit: 65_536)
+        #expect(buffer.freeSpace().count == LineBuffer.smallCapacity)
+        #expect(feed(&buffer, "one line\n") == ("one line\n", false))
+        buffer.releaseIfEmpty()
+        #expect(buffer.freeSpace().count == LineBuffer.smallCapacity)
+        let batch = String(repeating: String(repeating: "b", count: 63) + "\n", count: 32)  // 2 KiB
+        #expect(feed(&buffer, batch) == (batch, false))
+        buffer.releaseIfEmpty()
+        #expect(buffer.freeSpace().count == 8192)
+        #expect(feed(&buffer, batch) == (batch, false))
+        buffer.releaseIfEmpty()
+        #expect(feed(&buffer, "short\n") == ("short\n", false))
+        buffer.releaseIfEmpty()
+        #expect(buffer.freeSpace().count == LineBuffer.smallCapacity)
+    }
 }

@@ -11,9 +11,11 @@ import Glibc
 ///
 /// Receiving: OpenSSL asks for a record's 5-byte header, then for its body. Receiving exactly that
 /// would cost two `recv`s per record, and a `recv` that fills what was asked says nothing about what
-/// is left in the kernel. So the BIO receives up to `capacity` bytes at once into a buffer of its own
+/// is left in the kernel. So the BIO receives as much as its buffer holds into a buffer of its own
 /// and serves OpenSSL from it: one `recv` per burst of records, and a short `recv` shows the kernel's
 /// queue empty (`drained`), which lets `TLSSocket.waitUntilReadable` wait without probing first.
+/// The buffer is small (one interactive record) unless the last `recv` brought more than half of
+/// that, then large (a burst of full records).
 /// OpenSSL's own read-ahead would save the `recv` too, but it keeps the bytes where nobody can reach
 /// them; these stay ours, so `TLSSocket.unwrap` hands the cleartext that followed the peer's
 /// close_notify to the plain socket instead of losing it. The buffer is allocated when a `recv`
@@ -24,14 +26,20 @@ import Glibc
 /// WANT_WRITE; the end of the stream sets the end-of-file flag, as OpenSSL's socket BIO does. The
 /// BIO never closes the descriptor. It is used from the socket's hub thread only.
 final class SocketBIO {
-    /// The most one `recv` takes: a whole TLS record of the largest size (16 KiB of plaintext plus
-    /// TLS 1.2's largest expansion and the header) with room to spare.
-    static let capacity = 20_480
+    /// The most one `recv` takes in bulk: a whole TLS record of the largest size (16 KiB of
+    /// plaintext plus TLS 1.2's largest expansion and the header) with room to spare.
+    static let largeCapacity = 20_480
+    /// The buffer's size after a `recv` that took no more than half of it: one interactive record
+    /// (a line, a command) fits, and a block this small comes from the allocator's per-thread cache
+    /// instead of its general heap, which matters because it is taken and given back per message.
+    static let smallCapacity = 1_000
 
     let descriptor: Int32
-    private var buffer: UnsafeMutableRawPointer?
+    private var buffer = UnsafeMutableRawBufferPointer(start: nil, count: 0)
     private var start = 0
     private var end = 0
+    /// What the last `recv` returned: a large one makes the next buffer large.
+    private var lastReceived = 0
     /// The last `recv` returned fewer bytes than asked, or would block: the kernel's data queue was
     /// empty then, so every byte since has come with an epoll edge (see `Socket.drainedByLastReceive`).
     /// Cleared by a `recv` that filled what it asked for, the end of the stream, an error, and by
@@ -43,17 +51,14 @@ final class SocketBIO {
     init(descriptor: Int32, carried: [UInt8] = []) {
         self.descriptor = descriptor
         if !carried.isEmpty {
-            let storage = UnsafeMutableRawPointer.allocate(byteCount: max(carried.count, SocketBIO.capacity), alignment: 1)
-            carried.withUnsafeBytes { bytes in
-                if let base = bytes.baseAddress { storage.copyMemory(from: base, byteCount: bytes.count) }
-            }
-            buffer = storage
+            buffer = .allocate(byteCount: carried.count, alignment: 1)
+            buffer.copyBytes(from: carried)
             end = carried.count
         }
     }
 
     deinit {
-        buffer?.deallocate()
+        buffer.deallocate()
     }
 
     /// Bytes received from the descriptor that OpenSSL has not read yet.
@@ -61,18 +66,16 @@ final class SocketBIO {
 
     /// Frees the buffer if it holds nothing (the connection is about to wait).
     func releaseIfEmpty() {
-        if start == end, let storage = buffer {
-            storage.deallocate()
-            buffer = nil
-            start = 0
-            end = 0
-        }
+        guard start == end, buffer.baseAddress != nil else { return }
+        buffer.deallocate()
+        buffer = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+        start = 0
+        end = 0
     }
 
     /// Takes the bytes OpenSSL has not read (for `TLSSocket.unwrap`), leaving the buffer empty.
     func takeBuffered() -> [UInt8] {
-        guard let storage = buffer, start < end else { return [] }
-        let bytes = Array(UnsafeRawBufferPointer(start: storage + start, count: end - start))
+        let bytes = Array(UnsafeRawBufferPointer(rebasing: buffer[start..<end]))
         start = end
         releaseIfEmpty()
         return bytes
@@ -86,13 +89,18 @@ final class SocketBIO {
     }
 
     /// OpenSSL's read: serves `length` bytes at most from the buffer, receiving into it first when
-    /// it is empty. Returns the count, 0 at the end of the stream, -1 with `errno` on failure.
+    /// it is empty (or straight into OpenSSL's memory when that asks for a whole buffer or more).
+    /// Returns the count, 0 at the end of the stream, -1 with `errno` on failure.
     private func read(_ bio: OpaquePointer, into data: UnsafeMutableRawPointer, length: Int) -> Int32 {
         if start == end {
-            if length >= SocketBIO.capacity { return receive(bio, into: data, length: length) }
-            if buffer == nil { buffer = UnsafeMutableRawPointer.allocate(byteCount: SocketBIO.capacity, alignment: 1) }
-            guard let storage = buffer else { return -1 }
-            let n = receive(bio, into: storage, length: SocketBIO.capacity)
+            let capacity = lastReceived > SocketBIO.smallCapacity / 2 ? SocketBIO.largeCapacity : SocketBIO.smallCapacity
+            if length >= capacity { return receive(bio, into: data, length: length) }
+            if buffer.count != capacity {
+                buffer.deallocate()
+                buffer = .allocate(byteCount: capacity, alignment: 1)
+            }
+            guard let storage = buffer.baseAddress else { return -1 }
+            let n = receive(bio, into: storage, length: capacity)
             guard n > 0 else {
                 releaseIfEmpty()  // would block (about to wait), the end, or an error
                 return n
@@ -100,7 +108,7 @@ final class SocketBIO {
             start = 0
             end = Int(n)
         }
-        guard let storage = buffer else { return -1 }
+        guard let storage = buffer.baseAddress else { return -1 }
         let n = min(length, end - start)
         data.copyMemory(from: storage + start, byteCount: n)
         start += n
@@ -111,6 +119,7 @@ final class SocketBIO {
     private func receive(_ bio: OpaquePointer, into data: UnsafeMutableRawPointer, length: Int) -> Int32 {
         let n = Glibc.recv(descriptor, data, length, 0)
         if n > 0 {
+            lastReceived = n
             drained = n < length
         } else if n == 0 {
             drained = false
