@@ -1,3 +1,5 @@
+import Glibc
+
 /// The fast path of `RESPCommandReader`: takes one command whole from bytes that have already
 /// arrived, in place, with no waiting and no per-line arrays. Pipelined clients send commands in
 /// batches, so nearly every command is already complete in the reader's buffer.
@@ -59,7 +61,10 @@ struct RESPBufferedParser {
     /// newline comes within `maxLine` bytes.
     private func line(in bytes: UnsafeRawBufferPointer, from start: Int) -> (Slice<UnsafeRawBufferPointer>, Int)? {
         let limit = min(bytes.count, start + maxLine)
-        guard start < limit, let newline = bytes[start..<limit].firstIndex(of: 10) else { return nil }
+        guard start < limit, let base = bytes.baseAddress, let found = memchr(base + start, 10, limit - start) else {
+            return nil
+        }
+        let newline = base.distance(to: UnsafeRawPointer(found))
         let end = newline > start && bytes[newline - 1] == 13 ? newline - 1 : newline
         return (bytes[start..<end], newline + 1)
     }
