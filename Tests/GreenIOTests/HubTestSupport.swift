@@ -90,8 +90,16 @@ func hubFileIdentity(_ fd: Int32) -> [UInt64]? {
 
 /// True if the peer of a socket descriptor reports end of stream (the other end was really closed).
 func hubPeerSeesEOF(_ fd: Int32) -> Bool {
+    // Within a second, not at once: a child process another test forks at that moment holds a
+    // copy of the closed end until it execs, and the end of stream shows only after that.
+    let deadline = Deadline.after(.seconds(1))
     var byte: UInt8 = 0
-    return Glibc.recv(fd, &byte, 1, Int32(MSG_DONTWAIT)) == 0
+    while true {
+        let n = Glibc.recv(fd, &byte, 1, Int32(MSG_DONTWAIT))
+        if n == 0 { return true }
+        guard n < 0, errno == EAGAIN || errno == EINTR, !deadline.hasPassed else { return false }
+        usleep(1_000)
+    }
 }
 
 /// CPU time consumed by the calling thread, in seconds.

@@ -11,11 +11,12 @@ import Glibc
 ///
 /// Receiving: OpenSSL asks for a record's 5-byte header, then for its body. Receiving exactly that
 /// would cost two `recv`s per record, and a `recv` that fills what was asked says nothing about what
-/// is left in the kernel. So the BIO receives as much as its buffer holds into a buffer of its own
-/// and serves OpenSSL from it: one `recv` per burst of records, and a short `recv` shows the kernel's
-/// queue empty (`drained`), which lets `TLSSocket.waitUntilReadable` wait without probing first.
-/// The buffer is small (one interactive record) unless the last `recv` brought more than half of
-/// that, then large (a burst of full records).
+/// is left in the kernel. So the BIO receives up to `capacity` bytes at once into a buffer of its own
+/// and serves OpenSSL from it: one `recv` per burst of small records (lines, commands: what request
+/// and response protocols send), and a short `recv` shows the kernel's queue empty (`drained`), which
+/// lets `TLSSocket.waitUntilReadable` wait without probing first. The body of a large record goes
+/// straight from the kernel into OpenSSL (two `recv`s per record, as without read-ahead, and no
+/// second copy of bulk data).
 /// OpenSSL's own read-ahead would save the `recv` too, but it keeps the bytes where nobody can reach
 /// them; these stay ours, so `TLSSocket.unwrap` hands the cleartext that followed the peer's
 /// close_notify to the plain socket instead of losing it. The buffer is allocated when a `recv`
@@ -26,20 +27,15 @@ import Glibc
 /// WANT_WRITE; the end of the stream sets the end-of-file flag, as OpenSSL's socket BIO does. The
 /// BIO never closes the descriptor. It is used from the socket's hub thread only.
 final class SocketBIO {
-    /// The most one `recv` takes in bulk: a whole TLS record of the largest size (16 KiB of
-    /// plaintext plus TLS 1.2's largest expansion and the header) with room to spare.
-    static let largeCapacity = 20_480
-    /// The buffer's size after a `recv` that took no more than half of it: one interactive record
-    /// (a line, a command) fits, and a block this small comes from the allocator's per-thread cache
-    /// instead of its general heap, which matters because it is taken and given back per message.
-    static let smallCapacity = 1_000
+    /// The most one `recv` into the buffer takes: a few interactive records (a line, a command)
+    /// with their headers. A block this small comes from the allocator's per-thread cache instead
+    /// of its general heap, which matters because it is taken and given back per message.
+    static let capacity = 1_000
 
     let descriptor: Int32
     private var buffer = UnsafeMutableRawBufferPointer(start: nil, count: 0)
     private var start = 0
     private var end = 0
-    /// What the last `recv` returned: a large one makes the next buffer large.
-    private var lastReceived = 0
     /// The last `recv` returned fewer bytes than asked, or would block: the kernel's data queue was
     /// empty then, so every byte since has come with an epoll edge (see `Socket.drainedByLastReceive`).
     /// Cleared by a `recv` that filled what it asked for, the end of the stream, an error, and by
@@ -89,18 +85,18 @@ final class SocketBIO {
     }
 
     /// OpenSSL's read: serves `length` bytes at most from the buffer, receiving into it first when
-    /// it is empty (or straight into OpenSSL's memory when that asks for a whole buffer or more).
+    /// it is empty — or, when OpenSSL asks for more than the buffer holds (the body of a large
+    /// record), straight into OpenSSL's memory, so bulk data is never copied twice.
     /// Returns the count, 0 at the end of the stream, -1 with `errno` on failure.
     private func read(_ bio: OpaquePointer, into data: UnsafeMutableRawPointer, length: Int) -> Int32 {
         if start == end {
-            let capacity = lastReceived > SocketBIO.smallCapacity / 2 ? SocketBIO.largeCapacity : SocketBIO.smallCapacity
-            if length >= capacity { return receive(bio, into: data, length: length) }
-            if buffer.count != capacity {
+            if length >= SocketBIO.capacity { return receive(bio, into: data, length: length) }
+            if buffer.count != SocketBIO.capacity {  // none yet, or the one that held carried bytes
                 buffer.deallocate()
-                buffer = .allocate(byteCount: capacity, alignment: 1)
+                buffer = .allocate(byteCount: SocketBIO.capacity, alignment: 1)
             }
             guard let storage = buffer.baseAddress else { return -1 }
-            let n = receive(bio, into: storage, length: capacity)
+            let n = receive(bio, into: storage, length: buffer.count)
             guard n > 0 else {
                 releaseIfEmpty()  // would block (about to wait), the end, or an error
                 return n
@@ -119,7 +115,6 @@ final class SocketBIO {
     private func receive(_ bio: OpaquePointer, into data: UnsafeMutableRawPointer, length: Int) -> Int32 {
         let n = Glibc.recv(descriptor, data, length, 0)
         if n > 0 {
-            lastReceived = n
             drained = n < length
         } else if n == 0 {
             drained = false

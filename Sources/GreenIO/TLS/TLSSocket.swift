@@ -2,7 +2,9 @@
 // ===================
 //
 // OpenSSL runs directly on the socket's non-blocking descriptor, through a BIO that sends with
-// `MSG_NOSIGNAL` (`SocketBIO`: a vanished peer is an EPIPE error, never SIGPIPE). Every TLS operation —
+// `MSG_NOSIGNAL` (`SocketBIO`: a vanished peer is an EPIPE error, never SIGPIPE) and receives whole
+// records ahead of OpenSSL into a buffer of its own (so `unwrap` can hand back the cleartext behind
+// a close_notify). Every TLS operation —
 // read, write, handshake, shutdown — is one loop: call the `SSL_*` function first, and only if
 // OpenSSL says WANT_READ or WANT_WRITE wait for that direction on the hub, then call it again.
 // Three facts shape the loop:
@@ -14,8 +16,10 @@
 //    the other normally owns: a read waiting to write, or a write waiting to read, takes the hub's
 //    `.secondary` slot, so both make progress (EVT-50).
 // 2. Decrypted bytes can sit inside OpenSSL while the descriptor is not readable (one record may
-//    hold more than the caller asked for). So a read always calls `SSL_read` before waiting, never
-//    the other way round (eventlet #315).
+//    hold more than the caller asked for), and received records can sit in the BIO's read-ahead
+//    buffer (`SocketBIO`). So a read always calls `SSL_read` before waiting, never the other way
+//    round (eventlet #315); only `waitUntilReadable` waits first, and only when OpenSSL and the BIO
+//    hold nothing and the last `recv` showed the kernel's queue empty.
 // 3. A write that OpenSSL could not finish must be retried with the same bytes: the first record is
 //    already encrypted from them. In blocking and timeout modes the loop retries with the caller's
 //    buffer itself. In non-blocking mode the socket reports "would block", keeps a copy of the bytes
