@@ -150,6 +150,48 @@ struct TLSReadAheadTests {
     }
 }
 
+extension TLSReadAheadTests {
+    @Test("records of every size in one stream (1 byte to 16 KiB, so the BIO keeps changing between its small buffer, its large one and bulk bodies straight into OpenSSL), read into buffers of random sizes, arrive intact")
+    func mixedRecordSizes() async throws {
+        try await onHub(limit: .seconds(30)) {
+            let (client, server) = try await tlsPair()
+            defer { client.close(); server.close() }
+            var generator = SplitMix64(seed: 11)
+            var sizes: [Int] = []
+            for _ in 0..<600 {
+                switch generator.next() % 4 {
+                case 0: sizes.append(1 + Int(generator.next() % 100))         // a line
+                case 1: sizes.append(500 + Int(generator.next() % 3_000))     // a batch
+                case 2: sizes.append(4_096 + Int(generator.next() % 12_289))  // bulk, up to 16 KiB
+                default: sizes.append(Int(generator.next() % 600) + 1)
+                }
+            }
+            let total = sizes.reduce(0, +)
+            let data = tlsRandomBytes(total, seed: 12)
+            let writer = Hub.current!.spawn {
+                var offset = 0
+                for size in sizes {  // one write per record
+                    try await tlsSendAll(client, Array(data[offset..<(offset + size)]))
+                    offset += size
+                    if size % 7 == 0 { try await Hub.sleep(for: .milliseconds(1)) }  // some arrive alone
+                }
+                try client.shutdown(.write)
+            }
+            var received: [UInt8] = []
+            received.reserveCapacity(total)
+            var readSizes = SplitMix64(seed: 13)
+            while true {
+                let want = 1 + Int(readSizes.next() % 20_000)
+                guard let chunk = try await tlsRecv(server, want), !chunk.isEmpty else { break }
+                received += chunk
+            }
+            try await writer.value
+            #expect(received.count == total)
+            #expect(received == data)
+        }
+    }
+}
+
 /// Waits (polling, up to 5 s) until at least `count` bytes are queued for reading on `fd`.
 private func waitForQueuedBytes(_ fd: Int32, atLeast count: Int) async throws {
     var probe = [UInt8](repeating: 0, count: count)

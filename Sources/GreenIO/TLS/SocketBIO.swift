@@ -11,12 +11,13 @@ import Glibc
 ///
 /// Receiving: OpenSSL asks for a record's 5-byte header, then for its body. Receiving exactly that
 /// would cost two `recv`s per record, and a `recv` that fills what was asked says nothing about what
-/// is left in the kernel. So the BIO receives up to `capacity` bytes at once into a buffer of its own
-/// and serves OpenSSL from it: one `recv` per burst of small records (lines, commands: what request
+/// is left in the kernel. So the BIO receives as much as a buffer of its own holds and serves OpenSSL
+/// from it: one `recv` per burst of small records (lines, commands, pipelined batches: what request
 /// and response protocols send), and a short `recv` shows the kernel's queue empty (`drained`), which
-/// lets `TLSSocket.waitUntilReadable` wait without probing first. The body of a large record goes
-/// straight from the kernel into OpenSSL (two `recv`s per record, as without read-ahead, and no
-/// second copy of bulk data).
+/// lets `TLSSocket.waitUntilReadable` wait without probing first. The buffer is small (1,000 bytes)
+/// for interactive traffic and large (20 KiB) while `recv`s bring more; the body of a bulk record
+/// (4 KiB or more) goes straight from the kernel into OpenSSL — two `recv`s per record, as without
+/// read-ahead, and no second copy of bulk data.
 /// OpenSSL's own read-ahead would save the `recv` too, but it keeps the bytes where nobody can reach
 /// them; these stay ours, so `TLSSocket.unwrap` hands the cleartext that followed the peer's
 /// close_notify to the plain socket instead of losing it. The buffer is allocated when a `recv`
@@ -27,15 +28,25 @@ import Glibc
 /// WANT_WRITE; the end of the stream sets the end-of-file flag, as OpenSSL's socket BIO does. The
 /// BIO never closes the descriptor. It is used from the socket's hub thread only.
 final class SocketBIO {
-    /// The most one `recv` into the buffer takes: a few interactive records (a line, a command)
-    /// with their headers. A block this small comes from the allocator's per-thread cache instead
-    /// of its general heap, which matters because it is taken and given back per message.
-    static let capacity = 1_000
+    /// The buffer for interactive traffic: a few small records (a line, a command) with their
+    /// headers. A block this small comes from the allocator's per-thread cache instead of its
+    /// general heap, which matters because it is taken and given back per message.
+    static let smallCapacity = 1_000
+    /// The buffer while a `recv` brings more than half of the small one in records of moderate
+    /// size (pipelined batches): many records per `recv`.
+    static let largeCapacity = 20_480
+    /// Records at least this long are bulk: their bodies go straight into OpenSSL (no second copy),
+    /// and the buffer only takes each header with the first bytes of its body.
+    static let bulkRecord = 4_096
 
     let descriptor: Int32
     private var buffer = UnsafeMutableRawBufferPointer(start: nil, count: 0)
     private var start = 0
     private var end = 0
+    /// What the last `recv` returned, and the length of the last record header served: together
+    /// they choose the buffer's size for the next `recv`.
+    private var lastReceived = 0
+    private var lastRecordLength = 0
     /// The last `recv` returned fewer bytes than asked, or would block: the kernel's data queue was
     /// empty then, so every byte since has come with an epoll edge (see `Socket.drainedByLastReceive`).
     /// Cleared by a `recv` that filled what it asked for, the end of the stream, an error, and by
@@ -90,10 +101,12 @@ final class SocketBIO {
     /// Returns the count, 0 at the end of the stream, -1 with `errno` on failure.
     private func read(_ bio: OpaquePointer, into data: UnsafeMutableRawPointer, length: Int) -> Int32 {
         if start == end {
-            if length >= SocketBIO.capacity { return receive(bio, into: data, length: length) }
-            if buffer.count != SocketBIO.capacity {  // none yet, or the one that held carried bytes
+            let capacity = lastRecordLength < SocketBIO.bulkRecord && lastReceived > SocketBIO.smallCapacity / 2
+                ? SocketBIO.largeCapacity : SocketBIO.smallCapacity
+            if length >= capacity { return receive(bio, into: data, length: length) }
+            if buffer.count != capacity {  // none yet, the other size, or the one that held carried bytes
                 buffer.deallocate()
-                buffer = .allocate(byteCount: SocketBIO.capacity, alignment: 1)
+                buffer = .allocate(byteCount: capacity, alignment: 1)
             }
             guard let storage = buffer.baseAddress else { return -1 }
             let n = receive(bio, into: storage, length: buffer.count)
@@ -107,6 +120,11 @@ final class SocketBIO {
         guard let storage = buffer.baseAddress else { return -1 }
         let n = min(length, end - start)
         data.copyMemory(from: storage + start, byteCount: n)
+        if n == 5 && length == 5 {
+            // A record header (OpenSSL asks for exactly its 5 bytes): note the body's length.
+            lastRecordLength = Int(storage.load(fromByteOffset: start + 3, as: UInt8.self)) << 8
+                | Int(storage.load(fromByteOffset: start + 4, as: UInt8.self))
+        }
         start += n
         return Int32(n)
     }
@@ -115,6 +133,7 @@ final class SocketBIO {
     private func receive(_ bio: OpaquePointer, into data: UnsafeMutableRawPointer, length: Int) -> Int32 {
         let n = Glibc.recv(descriptor, data, length, 0)
         if n > 0 {
+            lastReceived = n
             drained = n < length
         } else if n == 0 {
             drained = false
