@@ -10,8 +10,15 @@
 # (connections, batch) configuration with 64-byte lines. It prints a markdown table: lines/s and the ratio to
 # greenio's lines/s in the same configuration, batch round-trip p50/p99, the server's CPU seconds during the
 # bench run (utime+stime from /proc/PID/stat, warm-up included) and its share of the run's wall time, lines
-# per server CPU-second (lines/s over that share), and the client's CPU share (a share near 100 % means the
-# row is client-bound). With RUNS > 1 each row is the run with the median lines/s.
+# per server CPU-second (lines/s over that share), the server's user and system time per line (the kernel's
+# share of the work shows there), and the client's CPU share (a share near 100 % means the row is
+# client-bound). With RUNS > 1 each row is the run with the median lines/s.
+#
+# INTERLEAVE=1 takes the runs round by round instead: in each round every server (started afresh) runs the
+# configuration once, so a slow stretch of this shared machine hits all servers alike — use it with RUNS=9
+# for the settings where single runs swing most, (50, 1) and (1, 1):
+#
+#   INTERLEAVE=1 RUNS=9 SECS=3 CONFIGS="50,1 1,1" SERVERS="greenio nio c asyncio" Benchmarks/run.sh
 #
 # TLS: TLS 1.3 with TLS_AES_128_GCM_SHA256 for every server. greenio serve and greenio bench have no suite
 # option, so both run with OPENSSL_CONF pointing at a file that limits OpenSSL's TLS 1.3 suites to that one
@@ -140,11 +147,11 @@ read -r -a SERVERS <<<"${SERVERS:-${SERVERS_ALL[*]}}"
 # --- measuring ---------------------------------------------------------------------------------------
 CLK_TCK=$(getconf CLK_TCK)
 BENCH_TIMEOUT=$(awk -v s="$SECS" -v w="$WARMUP" 'BEGIN { printf "%d", s + w + 60 }')
-cpu_ticks() { # utime + stime of PID (fields 14 and 15; the command name may hold spaces)
+cpu_ticks() { # "utime stime" of PID (fields 14 and 15; the command name may hold spaces)
     local stat
     stat=$(<"/proc/$1/stat")
     stat=${stat##*) }
-    awk '{ print $12 + $13 }' <<<"$stat"
+    awk '{ print $12, $13 }' <<<"$stat"
 }
 
 start_server() { # NAME MODE PORT; sets SERVER_PID or returns 1
@@ -167,11 +174,11 @@ start_server() { # NAME MODE PORT; sets SERVER_PID or returns 1
 }
 
 FAILED=0
-RESULTS="$WORK/results.tsv" # server mode conns batch lines p50 p99 server_cpu_s server_share client_share
+RESULTS="$WORK/results.tsv" # server mode conns batch lines p50 p99 server_cpu_s server_share client_share user_us sys_us
 : >"$RESULTS"
 
 run_bench() { # NAME MODE PORT CONNS BATCH -> one TSV line on stdout, or nothing on failure
-    local name=$1 mode=$2 port=$3 conns=$4 batch=$5 out="$WORK/bench.out" before after t0 t1 status=0
+    local name=$1 mode=$2 port=$3 conns=$4 batch=$5 out="$WORK/bench.out" before after t0 t1 status=0 c0 c1
     local tls_args=()
     [[ $mode == tls ]] && tls_args=(--tls --insecure)
     before=$(cpu_ticks "$SERVER_PID")
@@ -182,6 +189,8 @@ run_bench() { # NAME MODE PORT CONNS BATCH -> one TSV line on stdout, or nothing
         >"$out" 2>&1 || status=$?
     t1=$(date +%s.%N)
     after=$(cpu_ticks "$SERVER_PID")
+    read -r -a c0 <<<"$before"
+    read -r -a c1 <<<"$after"
     local errors mismatches
     errors=$(awk '/^errors:/ { print $2 }' "$out")
     mismatches=$(awk '/^mismatches:/ { print $2 }' "$out")
@@ -191,49 +200,80 @@ run_bench() { # NAME MODE PORT CONNS BATCH -> one TSV line on stdout, or nothing
         FAILED=1
         return 0
     fi
+    # The server's user and system time per line: over the whole invocation (warm-up and connecting
+    # included), so slightly pessimistic, like the CPU share.
     awk -v name="$name" -v mode="$mode" -v conns="$conns" -v batch="$batch" \
-        -v ticks=$((after - before)) -v hz="$CLK_TCK" -v t0="$t0" -v t1="$t1" '
+        -v utime=$((c1[0] - c0[0])) -v stime=$((c1[1] - c0[1])) -v hz="$CLK_TCK" -v t0="$t0" -v t1="$t1" \
+        -v measured="$SECS" -v warmup="$WARMUP" '
         /^lines\/s:/ { lines = $2 }
         /^batch round trip:/ { p50 = $5; p99 = $8 }
         /^client CPU:/ { share = $0; sub(/.*\(/, "", share); sub(/%.*/, "", share) }
         END {
-            cpu = ticks / hz; wall = t1 - t0
-            printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%.0f\t%s\n", name, mode, conns, batch, lines, p50, p99, cpu, 100 * cpu / wall, share
+            cpu = (utime + stime) / hz; wall = t1 - t0
+            total = lines * (measured + warmup)
+            userPerLine = 0; systemPerLine = 0
+            if (total > 0) { userPerLine = 1e6 * utime / hz / total; systemPerLine = 1e6 * stime / hz / total }
+            printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%.0f\t%s\t%.2f\t%.2f\n", name, mode, conns, batch, lines, p50, p99, cpu, 100 * cpu / wall, share, userPerLine, systemPerLine
         }' "$out"
 }
 
+record_median() { # RUNS_FILE: appends the run with the median lines/s to the results, and logs it
+    local count
+    count=$(wc -l <"$1")
+    ((count > 0)) || return 0
+    sort -t$'\t' -k5,5n "$1" | sed -n "$(((count + 1) / 2))p" | tee -a "$RESULTS" |
+        awk -F'\t' '{ printf "   %s %s (%s, %s): %s lines/s, p50 %s ms, p99 %s ms, server %s CPU-s (%s %%), client %s %%\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 }' >&2
+}
+
 port=$PORT_BASE
-for name in "${SERVERS[@]}"; do
-    declare -F "start_$name" >/dev/null || { log "no start_$name function; skipping $name"; continue; }
+if [[ ${INTERLEAVE:-0} == 1 ]]; then
+    # Round by round: in each round every server runs the configuration once (started for it and
+    # stopped after), so a slow stretch of the machine hits all servers alike instead of one.
     for mode in $MODES; do
-        port=$((port + 1))
-        log "== $name $mode (127.0.0.1:$port)"
-        if ! start_server "$name" "$mode" "$port"; then FAILED=1; continue; fi
         for config in $CONFIGS; do
             conns=${config%,*} batch=${config#*,}
-            runs="$WORK/runs.tsv"
-            : >"$runs"
+            for name in "${SERVERS[@]}"; do : >"$WORK/runs-$name.tsv"; done
             for ((r = 1; r <= RUNS; r++)); do
-                run_bench "$name" "$mode" "$port" "$conns" "$batch" >>"$runs"
+                log "== $mode ($conns, $batch), round $r of $RUNS"
+                for name in "${SERVERS[@]}"; do
+                    declare -F "start_$name" >/dev/null || continue
+                    port=$((port + 1))
+                    if ! start_server "$name" "$mode" "$port"; then FAILED=1; continue; fi
+                    run_bench "$name" "$mode" "$port" "$conns" "$batch" >>"$WORK/runs-$name.tsv"
+                    stop_server
+                done
             done
-            # The run with the median lines/s.
-            count=$(wc -l <"$runs")
-            if ((count > 0)); then
-                sort -t$'\t' -k5,5n "$runs" | sed -n "$(((count + 1) / 2))p" | tee -a "$RESULTS" |
-                    awk -F'\t' '{ printf "   (%s, %s): %s lines/s, p50 %s ms, p99 %s ms, server %s CPU-s (%s %%), client %s %%\n", $3, $4, $5, $6, $7, $8, $9, $10 }' >&2
-            fi
+            for name in "${SERVERS[@]}"; do record_median "$WORK/runs-$name.tsv"; done
         done
-        stop_server
     done
-done
+else
+    for name in "${SERVERS[@]}"; do
+        declare -F "start_$name" >/dev/null || { log "no start_$name function; skipping $name"; continue; }
+        for mode in $MODES; do
+            port=$((port + 1))
+            log "== $name $mode (127.0.0.1:$port)"
+            if ! start_server "$name" "$mode" "$port"; then FAILED=1; continue; fi
+            for config in $CONFIGS; do
+                conns=${config%,*} batch=${config#*,}
+                runs="$WORK/runs.tsv"
+                : >"$runs"
+                for ((r = 1; r <= RUNS; r++)); do
+                    run_bench "$name" "$mode" "$port" "$conns" "$batch" >>"$runs"
+                done
+                record_median "$runs"
+            done
+            stop_server
+        done
+    done
+fi
 
 # --- table -------------------------------------------------------------------------------------------
 echo
 echo "$(date -u +%Y-%m-%d) · $(nproc) CPUs · server on CPU $SERVER_CPU, greenio bench on CPU $CLIENT_CPU ·" \
     "$LEN-byte lines, ${SECS} s after ${WARMUP} s warm-up, median of $RUNS run(s)"
 echo
-echo "| server | mode | conns, batch | lines/s | × greenio | p50 / p99 ms | server CPU-s (share) | lines per server CPU-s | client CPU |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| server | mode | conns, batch | lines/s | × greenio | p50 / p99 ms | server CPU-s (share) | lines per server CPU-s | server user / system µs per line | client CPU |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 awk -F'\t' '
     function human(x) { return x >= 1e6 ? sprintf("%.2f M", x / 1e6) : sprintf("%d", x) }
     { row[NR] = $0; if ($1 == "greenio") base[$2 "," $3 "," $4] = $5 }
@@ -243,7 +283,7 @@ awk -F'\t' '
             key = f[2] "," f[3] "," f[4]
             ratio = (key in base && base[key] > 0) ? sprintf("%.2f", f[5] / base[key]) : "–"
             perCPU = f[9] > 0 ? human(f[5] / (f[9] / 100)) : "–"
-            printf "| %s | %s | %s, %s | %s | %s | %s / %s | %s (%s %%) | %s | %s %% |\n", f[1], f[2], f[3], f[4], human(f[5]), ratio, f[6], f[7], f[8], f[9], perCPU, f[10]
+            printf "| %s | %s | %s, %s | %s | %s | %s / %s | %s (%s %%) | %s | %s / %s | %s %% |\n", f[1], f[2], f[3], f[4], human(f[5]), ratio, f[6], f[7], f[8], f[9], perCPU, f[11], f[12], f[10]
         }
     }' "$RESULTS"
 
