@@ -23,7 +23,7 @@ struct TLSReadAheadTests {
             // all in the kernel before we read: the first receive takes all of them.
             try await waitForQueuedBytes(ours.fileDescriptor, atLeast: 29 + 24 + 8)
             #expect(try await tlsRecvExactly(ours, 7) == bytes("ENDTLS\n"))
-            #expect(ours.pending == 0)
+            #expect(ours.pending == 24 + 8, "the close_notify record and the cleartext, received ahead")
             let plain = try #require(try await ours.unwrap())
             defer { plain.close() }
             #expect(try await receive(8, from: plain) == bytes("clear 1\n"))
@@ -151,6 +151,23 @@ struct TLSReadAheadTests {
 }
 
 extension TLSReadAheadTests {
+    @Test("CPY-74 pending() counts records received ahead: after the first of two records that came together, the descriptor is not readable but pending is not 0, and a non-blocking receive takes the second")
+    func pendingCountsRecordsReceivedAhead() async throws {
+        try await onHub(limit: .seconds(20)) {
+            let (peer, ours) = try await tlsPair(serverTimeout: .nonBlocking)
+            defer { peer.close(); ours.close() }
+            try await tlsSendAll(peer, bytes("first\n"))
+            try await tlsSendAll(peer, bytes("second\n"))
+            try await waitForQueuedBytes(ours.fileDescriptor, atLeast: (6 + 22) + (7 + 22))
+            #expect(try await tlsRecv(ours, 100) == bytes("first\n"))  // one record per read
+            #expect(!tlsDescriptorIsReadable(ours.fileDescriptor), "both records came out of the kernel at once")
+            #expect(ours.pending > 0)
+            #expect(try await tlsRecv(ours, 100) == bytes("second\n"))
+            #expect(ours.pending == 0)
+            #expect(try await tlsRecv(ours, 100) == nil)  // would block
+        }
+    }
+
     @Test("records of every size in one stream (1 byte to 16 KiB, so the BIO keeps changing between its small buffer, its large one and bulk bodies straight into OpenSSL), read into buffers of random sizes, arrive intact")
     func mixedRecordSizes() async throws {
         try await onHub(limit: .seconds(30)) {

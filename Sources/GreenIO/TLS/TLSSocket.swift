@@ -485,9 +485,16 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
 
     // MARK: Information
 
-    /// Decrypted bytes OpenSSL holds that a read would return without touching the descriptor
-    /// (Python's `pending()`); 0 once unwrapped.
-    public var pending: Int { ssl.map { Int(SSL_pending($0)) } ?? 0 }
+    /// Bytes a read can start on without the descriptor (Python's `pending()`): the decrypted bytes
+    /// OpenSSL holds, plus the bytes of records already received ahead and not decrypted yet (which
+    /// CPython's sockets would still have in the kernel). So, as in Python, 0 means "wait for the
+    /// descriptor before reading" — records received ahead never hide behind a descriptor that is
+    /// not readable. A non-zero count of undecrypted bytes can still end in "would block" if only part
+    /// of a record has come. 0 once unwrapped.
+    public var pending: Int {
+        guard let ssl else { return 0 }
+        return Int(SSL_pending(ssl)) + transport.bufferedCount
+    }
 
     /// The negotiated protocol version ("TLSv1.3"), or nil before the handshake.
     public var negotiatedVersion: String? {
