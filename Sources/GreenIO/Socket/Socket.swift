@@ -216,7 +216,10 @@ public final class Socket: RawSocket, @unchecked Sendable {
     /// would-block.
     /// - Throws: `IOError` `.system` for the peek's error (`EBADF` once closed).
     private func hasInputWaiting() throws -> Bool {
-        if carriedInput != nil { return try openDescriptor() >= 0 }
+        if carriedInput != nil {
+            _ = try openDescriptor()  // EBADF once closed, as the peek would say
+            return true
+        }
         var probe: UInt8 = 0
         while true {
             if Glibc.recv(try openDescriptor(), &probe, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) >= 0 { return true }
