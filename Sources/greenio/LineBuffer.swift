@@ -10,8 +10,8 @@ import Glibc
 /// or its initial size, whichever is larger, and can be given back whenever it holds nothing
 /// (`releaseIfEmpty()`), so an idle connection holds no buffer. Its first allocation is small
 /// (`smallCapacity`, which the allocator serves from its per-thread cache) unless the first read
-/// into the previous one brought more than half of that: a client sending a line at a time then costs no trip to the
-/// general heap per line, and one sending batches still reads each batch at once.
+/// into the previous one brought more than half of that: a client sending a line at a time then
+/// costs no trip to the general heap per line, and one sending batches still reads each batch at once.
 struct LineBuffer: ~Copyable {
     /// The longest line accepted, terminator included.
     let lineLimit: Int
@@ -132,7 +132,8 @@ struct LineBuffer: ~Copyable {
 
     private mutating func grow() {
         if storage.baseAddress == nil {
-            storage = .allocate(byteCount: readsAreLarge ? initialCapacity : min(LineBuffer.smallCapacity, initialCapacity), alignment: 1)
+            let capacity = readsAreLarge ? initialCapacity : min(LineBuffer.smallCapacity, initialCapacity)
+            storage = .allocate(byteCount: capacity, alignment: 1)
             awaitingFirstRead = true
             return
         }

@@ -55,9 +55,17 @@ func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
 
 /// A local TCP port that nothing listens on (bound once, then closed).
 func closedPort() throws -> Int {
+    let (port, descriptor) = try refusingPort()
+    close(descriptor)
+    return port
+}
+
+/// A loopback port that refuses connections for as long as `descriptor` stays open: a socket bound
+/// to it but not listening, so no other test can take the port meanwhile (after a close it may be
+/// reused). Close the descriptor when done.
+func refusingPort() throws -> (port: Int, descriptor: Int32) {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     guard fd >= 0 else { throw IOError.system(.current) }
-    defer { close(fd) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
@@ -67,6 +75,10 @@ func closedPort() throws -> Int {
             bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
         }
     }
-    guard bound else { throw IOError.system(.current) }
-    return Int(UInt16(bigEndian: address.sin_port))
+    guard bound else {
+        let error = IOError.system(.current)
+        close(fd)
+        throw error
+    }
+    return (Int(UInt16(bigEndian: address.sin_port)), fd)
 }

@@ -80,3 +80,17 @@ func echoCheck(_ connection: some RawSocket, _ line: String, within limit: Durat
 func reportMeasurement(_ text: String) {
     print("[measure] \(text)")
 }
+
+/// A connection to an echo server child process, plain or TLS (the tests' "either kind" type).
+protocol EchoClient: RawSocket {}
+extension Socket: EchoClient {}
+extension TLSSocket: EchoClient {}
+
+/// Connects to 127.0.0.1:`port` over TLS with `context` (after the handshake) or plain TCP, with
+/// `timeout` as the connection's timeout mode.
+func connectEchoClient(tls: Bool, port: Int, context: TLSContext, timeout: Duration) async throws -> any EchoClient {
+    if tls {
+        return try await TLSSocket.connect(host: "127.0.0.1", port: port, context: context, timeout: .timeout(timeout))
+    }
+    return try await Socket.connect(host: "127.0.0.1", port: port, timeout: .timeout(timeout))
+}

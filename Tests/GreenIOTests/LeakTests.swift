@@ -114,7 +114,9 @@ extension ResourceUsageTests {
 
         @Test("timeouts and refusals: receive and accept time out, connect is refused")
         func timeoutsAndRefusals() async throws {
-            let refused = try closedPort()
+            // Held bound (not listening) for the whole check, so no parallel test can take the port.
+            let (refused, holder) = try refusingPort()
+            defer { Glibc.close(holder) }
             try await balance.check("timeouts and refusals", limit: .seconds(10)) { _ in
                 let (a, b) = try Socket.pair()
                 defer { a.close(); b.close() }

@@ -113,12 +113,8 @@ extension ResourceUsageTests {
 
                 var connections: [any EchoClient] = []
                 defer { connections.forEach { $0.close() } }
-                try await openConnections(count, into: &connections) { _ -> any EchoClient in
-                    if tls {
-                        return try await TLSSocket.connect(host: "127.0.0.1", port: port, context: context,
-                                                           timeout: .timeout(.seconds(30)))
-                    }
-                    return try await Socket.connect(host: "127.0.0.1", port: port, timeout: .timeout(.seconds(30)))
+                try await openConnections(count, into: &connections) { _ in
+                    try await connectEchoClient(tls: tls, port: port, context: context, timeout: .seconds(30))
                 }
                 let connected = seconds(since: start)
                 // Every connection has its own descriptor in the server at the same time.
@@ -146,8 +142,3 @@ extension ResourceUsageTests {
         }
     }
 }
-
-/// What the many-connections test needs of a plain or TLS client socket.
-protocol EchoClient: RawSocket {}
-extension Socket: EchoClient {}
-extension TLSSocket: EchoClient {}

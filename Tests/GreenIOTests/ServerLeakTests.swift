@@ -29,10 +29,7 @@ extension ResourceUsageTests {
                 let baseline = try server.openDescriptorCount()
                 let context = try TLSContext.client(verification: .insecureNoVerification)
                 let cycle: @Sendable (Int) async throws -> String? = { index in
-                    let connection: any EchoClient = tls
-                        ? try await TLSSocket.connect(host: "127.0.0.1", port: port, context: context,
-                                                      timeout: .timeout(.seconds(10)))
-                        : try await Socket.connect(host: "127.0.0.1", port: port, timeout: .timeout(.seconds(10)))
+                    let connection = try await connectEchoClient(tls: tls, port: port, context: context, timeout: .seconds(10))
                     defer { connection.close() }
                     return try await echoCheck(connection, "cycle \(index)\n", within: .seconds(10))
                 }

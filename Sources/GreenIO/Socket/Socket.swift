@@ -23,10 +23,9 @@ public final class Socket: RawSocket, @unchecked Sendable {
     @exclusivity(unchecked) var fileReferences = 0
     /// The last `receive` returned fewer bytes than asked: the kernel's data queue was empty then,
     /// so every byte since has come with an epoll edge that the hub either recorded or will deliver
-    /// to a wait. `waitUntilReadable` can then wait without peeking first — unless the hub has seen
-    /// the peer's end of stream or an error (`FDRegistration.sawEndOrError`): a FIN queued behind
-    /// the data that receive took stays readable with no edge to come. Any read wait (a TLS
-    /// layer's, say, whose reads bypass `receive`) clears it.
+    /// to a wait. `waitUntilReadable` can then wait without peeking first (`waitForArrival`, which
+    /// knows the exception: an end of stream or error the hub has already seen). Any read wait (a
+    /// TLS layer's, say, whose reads bypass `receive`) clears it.
     @exclusivity(unchecked) var drainedByLastReceive = false
     /// Bytes already received from the descriptor by a TLS layer before it handed the connection
     /// back (`TLSSocket.unwrap`): the first input, served before the descriptor is read again.
@@ -174,8 +173,7 @@ public final class Socket: RawSocket, @unchecked Sendable {
 
     /// Waits until the socket is readable (see `RawSocket.waitUntilReadable`): one wait for
     /// readability, after a one-byte `MSG_PEEK` unless the last `receive` already showed the
-    /// kernel's queue empty and the hub has seen no end of stream or error since (see
-    /// `drainedByLastReceive`). It returns
+    /// kernel's queue empty (`drainedByLastReceive`, then `waitForArrival`). It returns
     /// after that wait without peeking again: the wake-up means bytes, the end of the stream or an
     /// error arrived, and the `receive` that follows takes them. So a connection that is idle
     /// between messages costs one `recv` and one `send` per message, as a plain epoll loop does;
@@ -183,12 +181,25 @@ public final class Socket: RawSocket, @unchecked Sendable {
     /// - Throws: `IOError` `.timedOut`, `.system` (the peek's error), `.closed`; `CancellationError`.
     public func waitUntilReadable(deadline: Deadline?) async throws {
         let mode = timeout
-        if mode != .nonBlocking && drainedByLastReceive && registration?.sawEndOrError != true {
-            try await wait(for: .read, until: mode.deadline(capping: deadline))
+        if mode != .nonBlocking && drainedByLastReceive,
+           try await waitForArrival(until: mode.deadline(capping: deadline)) {
             return
         }
         if try hasInputWaiting() || mode == .nonBlocking { return }
         try await wait(for: .read, until: mode.deadline(capping: deadline))
+    }
+
+    /// Waits for the next arrival on a descriptor whose data queue the caller saw empty at its last
+    /// `recv` — every byte since comes with an epoll edge, which the hub either recorded or delivers
+    /// to this wait — without probing first. Returns false at once, without waiting, when the hub
+    /// has seen the peer's end of stream, a hang-up or an error on the descriptor
+    /// (`FDRegistration.sawEndOrError`): a FIN that came with the data stays readable with no edge to
+    /// come, so the caller must probe instead. The rule for `Socket` and for `TLSSocket`'s BIO.
+    /// - Throws: as `wait(for:until:)`.
+    func waitForArrival(until deadline: Deadline) async throws -> Bool {
+        if registration?.sawEndOrError == true { return false }
+        try await wait(for: .read, until: deadline)
+        return true
     }
 
     /// Moves carried bytes into `buffer` (not empty) and returns their count.

@@ -282,16 +282,14 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
     public func waitUntilReadable(deadline: Deadline?) async throws {
         guard let ssl, readEnd == nil, !isClosed || fileReferences > 0 else { return }
         let mode = timeout
-        if mode != .nonBlocking && transport.drained && transport.bufferedCount == 0
-            && SSL_has_pending(ssl) == 0 && socket.registration?.sawEndOrError != true {
+        if mode != .nonBlocking && transport.drained && transport.bufferedCount == 0 && SSL_has_pending(ssl) == 0 {
             transport.releaseIfEmpty()
             transport.drained = false
             do {
-                try await socket.wait(for: .read, until: mode.deadline(capping: deadline))
+                if try await socket.waitForArrival(until: mode.deadline(capping: deadline)) { return }
             } catch let error as IOError where error.kind == .timedOut {
                 throw IOError(.timedOut, Operation.read.timeoutMessage)
             }
-            return
         }
         let probe = UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 1)
         defer { probe.deallocate() }
