@@ -9,7 +9,7 @@ import Testing
 /// with the last record still ends `waitUntilReadable`.
 @Suite("TLS read-ahead", .timeLimit(.minutes(1)))
 struct TLSReadAheadTests {
-    @Test("unwrap: cleartext that arrived right behind the peer's close_notify, in the same read as its last record, is the plain socket's first input; later bytes follow it")
+    @Test("CPY-77 unwrap: cleartext that arrived right behind the peer's close_notify, in the same read as its last record, is the plain socket's first input; later bytes follow it")
     func unwrapCarriesCleartext() async throws {
         try await onHub(limit: .seconds(20)) {
             // The peer is the client, so nothing but its own records travels towards us.
