@@ -175,6 +175,20 @@ public final class BufferedReader: BinaryReading, @unchecked Sendable {
         return value
     }
 
+    /// One raw read that appends to the buffered bytes, whatever is buffered already (the buffer
+    /// grows as needed; CPython has no equivalent). An incremental parser uses it with
+    /// `consumeBuffered(_:)`: parse what is buffered, and when a message is incomplete, `fill` and
+    /// parse again. Memory grows only with bytes that arrive.
+    /// - Returns: how many bytes were added; 0 at the end of the stream; nil when non-blocking and
+    ///   nothing can be read now.
+    /// - Throws: `IOError` `.invalidArgument` "read of closed file"; `.busy`; `.timedOut`,
+    ///   `.timedOutObject`, socket errors, `CancellationError` — with every buffered byte kept.
+    public func fill(deadline: Deadline? = nil) async throws -> Int? {
+        try enter("read")
+        defer { leave() }
+        return try await fill(atLeast: Swift.max(bufferSize - buffer.count, bufferSize / 2), deadline: deadline)
+    }
+
     /// Fills `destination` completely unless the stream ends or (non-blocking) the socket would
     /// block (CPython's `readinto`). A destination larger than the buffer is read into directly.
     /// - Returns: the number of bytes stored (0 at the end of the stream or for an empty
