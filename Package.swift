@@ -6,11 +6,15 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "GreenIO", targets: ["GreenIO"]),
+        .library(name: "GreenIOServer", targets: ["GreenIOServer"]),
         .executable(name: "greenio", targets: ["greenio"]),
         .executable(name: "smtp-example", targets: ["SMTPExample"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         .target(name: "CGreenIO"),
@@ -21,17 +25,30 @@ let package = Package(
         ),
         .target(
             name: "GreenIO",
-            dependencies: ["CGreenIO", "COpenSSL"],
+            dependencies: ["CGreenIO", "COpenSSL", .product(name: "Logging", package: "swift-log")],
             swiftSettings: [
                 // Async functions run on their caller's executor (the hub) instead of hopping to the
                 // generic executor and back on every call: measured as the largest per-wait cost.
                 .enableUpcomingFeature("NonisolatedNonsendingByDefault"),
             ]
         ),
+        .target(
+            name: "GreenIOServer",
+            dependencies: [
+                "GreenIO",
+                "CGreenIO",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]
+        ),
         .executableTarget(
             name: "greenio",
             dependencies: [
                 "GreenIO",
+                "GreenIOServer",
+                .product(name: "Logging", package: "swift-log"),
                 "CGreenIO",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -45,7 +62,13 @@ let package = Package(
         ),
         .testTarget(
             name: "GreenIOTests",
-            dependencies: ["GreenIO", "CGreenIO", "greenio", "SMTPExample"]
+            dependencies: [
+                "GreenIO", "GreenIOServer", "CGreenIO", "greenio", "SMTPExample",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

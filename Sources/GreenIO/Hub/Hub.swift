@@ -37,6 +37,7 @@
 
 import CGreenIO
 import Glibc
+import Logging
 import Synchronization
 
 /// An epoll loop on one thread that runs green threads (Swift tasks) and parks them on file
@@ -66,11 +67,14 @@ public final class Hub: TaskExecutor, @unchecked Sendable {
     @exclusivity(unchecked) var debugWaitCounts = WaitCounts()
     #endif
 
+    /// Where the hub's default handlers report (swift-log, label "greenio.hub"): whatever
+    /// `LoggingSystem` the program bootstrapped, standard error by default.
+    public static let logger = Logger(label: "greenio.hub")
+
     /// Called with any error thrown by a timer callback; the hub keeps running.
-    /// The default prints the error to standard error.
+    /// The default logs the error at `error` level through `Hub.logger`.
     public var errorHandler: @Sendable (any Error) -> Void = { error in
-        var message = "greenio hub: timer callback failed: \(error)\n"
-        message.withUTF8 { _ = Glibc.write(2, $0.baseAddress, $0.count) }
+        Hub.logger.error("timer callback failed: \(error)")
     }
 
     /// Debug option (eventlet's `hub_blocking_detection`): when set, every job that holds the hub
@@ -84,10 +88,9 @@ public final class Hub: TaskExecutor, @unchecked Sendable {
     @exclusivity(unchecked) var slowJobThresholdNanoseconds: UInt64 = 0
 
     /// Receives the duration of each job that exceeded `slowJobThreshold`, on the hub thread.
-    /// The default prints a line to standard error.
+    /// The default logs it at `warning` level through `Hub.logger`.
     public var slowJobHandler: @Sendable (Duration) -> Void = { duration in
-        var message = "greenio hub: a green thread held the hub for \(duration) without waiting\n"
-        message.withUTF8 { _ = Glibc.write(2, $0.baseAddress, $0.count) }
+        Hub.logger.warning("a green thread held the hub for \(duration) without waiting")
     }
 
     // MARK: Fixed resources

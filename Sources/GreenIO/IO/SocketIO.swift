@@ -20,6 +20,11 @@ public final class SocketIO: @unchecked Sendable {
     public private(set) var timeoutOccurred = false
     /// What happens to reads after a timeout; CPython's latch by default.
     public var timeoutPolicy: TimeoutPolicy = .latch
+    /// Bytes received through this object so far (GreenIO's addition, for per-connection
+    /// accounting; after TLS, the application's bytes).
+    public private(set) var bytesRead = 0
+    /// Bytes sent through this object so far.
+    public private(set) var bytesWritten = 0
 
     /// Makes a raw file object over `socket` (Python's `SocketIO(sock, mode)`). Like CPython's
     /// constructor it does not take a file reference on the socket; `makeSocketIO(mode:)` does.
@@ -118,7 +123,9 @@ public final class SocketIO: @unchecked Sendable {
         }
         do {
             switch try await socket.receive(into: buffer, deadline: deadline) {
-            case .completed(let count): return count
+            case .completed(let count):
+                bytesRead &+= count
+                return count
             case .wouldBlock: return nil
             }
         } catch let error as IOError where error.kind == .timedOut {
@@ -190,7 +197,9 @@ public final class SocketIO: @unchecked Sendable {
         let socket = try checkClosed()
         guard writing else { throw IOError(.unsupportedOperation, "File or stream is not writable.") }
         switch try await socket.send(bytes, deadline: deadline) {
-        case .completed(let count): return count
+        case .completed(let count):
+            bytesWritten &+= count
+            return count
         case .wouldBlock: return nil
         }
     }

@@ -143,14 +143,29 @@ public enum SocketAddress: Hashable, Sendable, CustomStringConvertible {
     /// - Throws: `IOError` `.addressResolution` with the `EAI_*` code and `gai_strerror` text
     ///   ("Name or service not known"); `.invalidArgument` for a port outside 0...65535.
     public static func resolve(host: String?, port: Int, passive: Bool = false) async throws -> [SocketAddress] {
-        guard (0...65535).contains(port) else { throw IOError.invalidArgument("port must be 0-65535.") }
-        if let host, let numeric = try? SocketAddress(numericHost: host, port: port) { return [numeric] }
+        if let numeric = try numericAddress(host: host, port: port) { return [numeric] }
         let result: Result<[SocketAddress], IOError> = await Hub.offload {
             lookUp(host: host, port: port, passive: passive)
         }
-        let addresses = try result.get()
-        if addresses.isEmpty { throw IOError(.system, "getaddrinfo returns an empty list") }
-        return addresses
+        return try result.get()
+    }
+
+    /// `resolve(host:port:passive:)` on the calling thread: blocks in `getaddrinfo` for a name.
+    /// For set-up code off the hubs (a server binding its listeners before its hubs start); on a
+    /// hub, use `resolve`, which keeps the hub running. The corresponding C function is
+    /// `getaddrinfo`.
+    /// - Throws: as `resolve`.
+    public static func resolveBlocking(host: String?, port: Int, passive: Bool = false) throws -> [SocketAddress] {
+        if let numeric = try numericAddress(host: host, port: port) { return [numeric] }
+        return try lookUp(host: host, port: port, passive: passive).get()
+    }
+
+    /// The address when `host` is numeric (no lookup needed); nil for a name or no host.
+    /// - Throws: `IOError` `.invalidArgument` for a port outside 0...65535.
+    private static func numericAddress(host: String?, port: Int) throws -> SocketAddress? {
+        guard (0...65535).contains(port) else { throw IOError.invalidArgument("port must be 0-65535.") }
+        guard let host else { return nil }
+        return try? SocketAddress(numericHost: host, port: port)
     }
 
     private static func lookUp(host: String?, port: Int, passive: Bool) -> Result<[SocketAddress], IOError> {
@@ -174,6 +189,7 @@ public enum SocketAddress: Hashable, Sendable, CustomStringConvertible {
             }
             cursor = entry.pointee.ai_next
         }
+        if addresses.isEmpty { return .failure(IOError(.system, "getaddrinfo returns an empty list")) }
         return .success(addresses)
     }
 }

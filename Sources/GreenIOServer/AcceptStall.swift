@@ -1,4 +1,5 @@
 import GreenIO
+import Logging
 
 /// A run of accept failures for want of a resource (descriptors, memory), during which the accept
 /// loop retries every `retryInterval`.
@@ -14,14 +15,16 @@ struct AcceptStall {
     /// How often a stall that goes on is logged again.
     static let reminderInterval: Duration = .seconds(10)
 
+    private let logger: Logger
     private let start = Deadline.now
     private var nextReminder = Deadline.after(reminderInterval)
     /// Failed accepts so far, the first included.
     private var failures = 1
 
     /// Starts a stall at its first failure and logs "accept failed: ERROR; retrying every 100 ms".
-    init(firstFailure error: any Error) {
-        StandardStreams.printError("accept failed: \(error); retrying every \(Self.retryInterval)")
+    init(firstFailure error: any Error, logger: Logger) {
+        self.logger = logger
+        logger.error("accept failed: \(error); retrying every \(Self.retryInterval)")
     }
 
     /// Counts one more failure; logs "accept still failing after N attempts in S s: ERROR" when a
@@ -30,12 +33,12 @@ struct AcceptStall {
         failures += 1
         guard nextReminder.hasPassed else { return }
         nextReminder = Deadline.after(Self.reminderInterval)
-        StandardStreams.printError("accept still failing after \(failures) attempts in \(elapsed) s: \(error)")
+        logger.error("accept still failing after \(failures) attempts in \(elapsed) s: \(error)")
     }
 
     /// Logs the end of the stall: "accepting again after N failed attempts in S s".
     func ended() {
-        StandardStreams.printError("accepting again after \(failures) failed attempts in \(elapsed) s")
+        logger.notice("accepting again after \(failures) failed attempts in \(elapsed) s")
     }
 
     /// Seconds since the first failure, to the millisecond.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import GreenIO
+import GreenIOServer
 
 /// `greenio serve`'s TLS options.
 struct ServerTLSOptions: ParsableArguments {
@@ -19,7 +20,7 @@ struct ServerTLSOptions: ParsableArguments {
 
     /// The server's TLS settings, or nil without `--tls`. Without `--cert`/`--key` the identity is
     /// self-signed for localhost, 127.0.0.1, ::1 and `host`.
-    /// - Throws: `ServeFailure` if the files cannot be read or do not make a usable identity.
+    /// - Throws: `ServerError` if the files cannot be read or do not make a usable identity.
     func serverTLS(host: String) throws -> ServerTLS? {
         guard tls else { return nil }
         let identity: TLSIdentity
@@ -36,7 +37,7 @@ struct ServerTLSOptions: ParsableArguments {
             return ServerTLS(context: context, fingerprint: try identity.fingerprintSHA256())
         } catch {
             let source = cert.map { "--cert \($0) and --key \(key ?? "")" } ?? "a self-signed certificate"
-            throw ServeFailure("cannot use \(source): \(error)")
+            throw ServerError("cannot use \(source): \(error)")
         }
     }
 }
@@ -46,22 +47,4 @@ struct ServerTLS: Sendable {
     let context: TLSContext
     /// The leaf certificate's SHA-256 fingerprint, "AB:CD:…", for the start line.
     let fingerprint: String
-}
-
-extension TLSSocket {
-    /// Wraps a connection accepted by `greenio serve --tls` for the server handshake, which the
-    /// session then performs in its own green thread within the first deadline.
-    /// - Returns: the TLS socket, or nil if it cannot be made (then the failure is logged as the
-    ///   connection's open and close lines, and the socket is closed).
-    static func wrapAccepted(_ client: Socket, name: ConnectionName, context: TLSContext) async -> TLSSocket? {
-        do {
-            try client.setOption(.noDelay, true)
-            return try await TLSSocket.wrap(client, context: context, handshake: false)
-        } catch {
-            client.close()
-            StandardStreams.printError("open \(name)")
-            StandardStreams.printError("close \(name) (error: \(error))")
-            return nil
-        }
-    }
 }

@@ -1,0 +1,79 @@
+import GreenIO
+import Glibc
+import Logging
+import Synchronization
+
+/// One hub of a server, on its own thread: it adopts its listeners, runs an accept loop on each,
+/// serves the connections it accepts (one green thread each), and on a stop closes its listeners,
+/// lets its connections drain, and returns — `Hub.run` then cancels the connections still open
+/// and waits for them to end.
+final class HubWorker: @unchecked Sendable {
+    let index: Int
+    let state: ServerState
+    /// Signalled by `Server.stop()`.
+    let stopEvent: WakeEvent
+    /// Signalled when a connection slot frees while an accept loop waits for one.
+    let slotEvent: WakeEvent
+    /// Connections this hub has accepted.
+    let acceptedCount = Atomic<Int>(0)
+    /// Set once the hub's thread has served its last connection.
+    let finished = OneShot<Void>()
+    /// The logger with this hub's `hub` metadata.
+    let logger: Logger
+    /// Connections this hub is serving (hub thread only).
+    @exclusivity(unchecked) var liveConnections = 0
+
+    init(index: Int, state: ServerState) throws {
+        self.index = index
+        self.state = state
+        stopEvent = try WakeEvent()
+        slotEvent = try WakeEvent()
+        var logger = state.logger
+        logger[metadataKey: "hub"] = .stringConvertible(index)
+        self.logger = logger
+        state.slots.register(slotEvent)
+    }
+
+    /// Starts the hub's thread with its listening descriptors.
+    /// - Throws: `IOError` if the thread cannot be created (the descriptors are then closed).
+    func start(listeners descriptors: [Int32]) throws {
+        do {
+            try HubThread.start(name: "greenio-hub-\(index)") { [self] in
+                do {
+                    try Hub.run { await self.run(listeners: descriptors) }
+                } catch {
+                    self.state.recordFailure(ServerError("hub \(self.index) failed: \(error)"))
+                }
+                self.finished.fulfill(())
+            }
+        } catch {
+            for fd in descriptors { _ = close(fd) }
+            throw error
+        }
+    }
+
+    /// The hub's root green thread: accept until stopped, then drain.
+    private func run(listeners descriptors: [Int32]) async {
+        var listeners: [Socket] = []
+        for fd in descriptors {
+            do {
+                listeners.append(try Socket(adopting: fd))
+            } catch {
+                _ = close(fd)
+                state.recordFailure(ServerError("hub \(index) cannot use its listener: \(error)"))
+            }
+        }
+        guard let hub = Hub.current else { return }
+        let acceptLoops = listeners.map { listener in
+            hub.spawn { await self.acceptConnections(on: listener, hub: hub) }
+        }
+        // Only cancellation (the hub stopping) ends this wait early; either way, drain.
+        _ = try? await stopEvent.wait()
+        for loop in acceptLoops { loop.cancel() }
+        for listener in listeners { listener.close() }
+        let deadline = state.drainDeadline
+        while liveConnections > 0 && !deadline.hasPassed {
+            guard (try? await Hub.sleep(for: min(.milliseconds(10), deadline.remaining))) != nil else { break }
+        }
+    }
+}

@@ -1,0 +1,207 @@
+import GreenIO
+import Glibc
+import Logging
+import Synchronization
+
+/// What a server runs for each connection, in the connection's own green thread: protocol code
+/// over the connection's file objects. It returns why the conversation ended (`.endOfStream`,
+/// `.finished("quit")`, …); an error it throws is the reason instead (`CloseReason.forError`).
+public typealias ServerConnectionHandler = @Sendable (ServerConnection) async throws -> CloseReason
+
+/// A line-protocol server: listeners on one or more addresses, plain or TLS, served by `hubs`
+/// hubs (threads), one green thread per connection running the handler.
+///
+/// ```swift
+/// let server = try Server(configuration: ServerConfiguration(port: 7878)) { connection in
+///     while true {
+///         let line = try await connection.readLine()
+///         if line.isEmpty { return .endOfStream }
+///         try await connection.write(line)
+///         if connection.reader.bufferedByteCount == 0 { try await connection.flush() }
+///     }
+/// }
+/// try server.run()  // until SIGINT or SIGTERM
+/// ```
+///
+/// Lifecycle: `start()` binds every listener (a port 0 is chosen then: see `localAddresses`) and
+/// starts the hubs; `stop()` closes the listeners at once (new clients are refused), gives the open
+/// connections `drainPeriod` to finish (`ServerConnection.isDraining` is then true), cancels the
+/// rest, and the server is stopped once every connection has closed. `run()` does all of it on
+/// the calling thread, stopping on SIGINT or SIGTERM; as a swift-service-lifecycle `Service`,
+/// `run() async` stops on the group's graceful shutdown instead. A server runs once.
+public final class Server: Sendable {
+    /// The configuration it was made with.
+    public let configuration: ServerConfiguration
+    let state: ServerState
+    private let phase = Mutex(Phase.idle)
+    /// Set once every hub has finished (the server is stopped).
+    let stopped = OneShot<Void>()
+
+    private enum Phase {
+        case idle
+        case running(workers: [HubWorker], addresses: [SocketAddress], unixPaths: [String])
+        case stopping(workers: [HubWorker], addresses: [SocketAddress])
+        case stopped(workers: [HubWorker], addresses: [SocketAddress])
+    }
+
+    /// Makes a server; nothing runs until `start()` or `run()`.
+    /// - Throws: `ServerError` for a configuration value out of range.
+    public init(configuration: ServerConfiguration, handler: @escaping ServerConnectionHandler) throws {
+        try configuration.validate()
+        self.configuration = configuration
+        state = ServerState(configuration: configuration, handler: handler)
+        state.onStopRequest { [weak self] in self?.stop() }
+    }
+
+    /// The bound address of each configured address, in order (with the port a port 0 got);
+    /// empty before `start()`.
+    public var localAddresses: [SocketAddress] {
+        phase.withLock { phase in
+            switch phase {
+            case .idle: return []
+            case .running(_, let addresses, _), .stopping(_, let addresses), .stopped(_, let addresses): return addresses
+            }
+        }
+    }
+
+    /// True once a stop has begun.
+    public var isDraining: Bool { state.isDraining }
+
+    /// Connections being served now, over all hubs.
+    public var activeConnectionCount: Int { state.slots.count }
+
+    /// How many connections each hub has accepted so far (hub order).
+    public var acceptedCountPerHub: [Int] {
+        workers.map { $0.acceptedCount.load(ordering: .relaxed) }
+    }
+
+    private var workers: [HubWorker] {
+        phase.withLock { phase in
+            switch phase {
+            case .running(let workers, _, _), .stopping(let workers, _), .stopped(let workers, _): return workers
+            case .idle: return []
+            }
+        }
+    }
+
+    /// Binds every listener and starts the hubs; returns once the server accepts connections.
+    /// Binding happens on the calling thread (a host name is resolved there, blocking).
+    /// - Throws: `ServerError` "cannot listen on ADDRESS: REASON", "server already started", or
+    ///   when a hub thread cannot start (what was started is stopped again).
+    public func start() throws {
+        try phase.withLock { phase in
+            guard case .idle = phase else { throw ServerError("server already started") }
+            var listeners = try ListenerSet(configuration)
+            var workers: [HubWorker] = []
+            do {
+                for index in 0..<configuration.hubs {
+                    let worker = try HubWorker(index: index, state: state)
+                    try worker.start(listeners: listeners.take(hub: index))
+                    workers.append(worker)
+                }
+            } catch {
+                listeners.closeRemaining()
+                _ = state.beginDraining(until: .now)
+                for worker in workers { worker.stopEvent.signal() }
+                throw ServerError("cannot start the server's hubs: \(error)")
+            }
+            let addresses = listeners.addresses
+            let unixPaths = listeners.unixPaths
+            listeners.closeRemaining()
+            phase = .running(workers: workers, addresses: addresses, unixPaths: unixPaths)
+            let remaining = Atomic<Int>(workers.count)
+            for worker in workers {
+                worker.finished.whenFulfilled { [self] in
+                    guard remaining.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 else { return }
+                    finish(unixPaths: unixPaths)
+                }
+            }
+        }
+        let names = localAddresses.map(\.description).joined(separator: ", ")
+        let mode = configuration.tls == nil ? "plain" : "tls"
+        configuration.logger.notice("listening on \(names) (\(mode), \(configuration.hubs) hub\(configuration.hubs == 1 ? "" : "s"))")
+    }
+
+    /// Stops the server: closes the listeners now, lets the connections drain for
+    /// `policy.drainPeriod` (or `drainPeriod` if given and shorter), then cancels the rest.
+    /// Returns at once; `run()` or `waitUntilStopped()` return when every connection has closed.
+    /// Callable from any thread, any number of times (a shorter drain period shortens the drain).
+    public func stop(drainPeriod: Duration? = nil) {
+        let period = min(drainPeriod ?? configuration.policy.drainPeriod, configuration.policy.drainPeriod)
+        let first = state.beginDraining(until: .after(max(period, .zero)))
+        let workers: [HubWorker] = phase.withLock { phase in
+            switch phase {
+            case .running(let workers, let addresses, _):
+                phase = .stopping(workers: workers, addresses: addresses)
+                return workers
+            case .stopping(let workers, _):
+                return workers
+            case .idle:
+                phase = .stopped(workers: [], addresses: [])
+                stopped.fulfill(())
+                return []
+            case .stopped:
+                return []
+            }
+        }
+        if first && !workers.isEmpty {
+            let open = state.slots.count
+            configuration.logger.notice("stopping: \(open) open connection\(open == 1 ? "" : "s") may go on for \(period)")
+        }
+        for worker in workers { worker.stopEvent.signal() }
+    }
+
+    /// Blocks the calling thread until the server has stopped (every connection closed).
+    /// - Throws: the `ServerError` that stopped the server, if one did.
+    public func waitUntilStopped() throws {
+        stopped.waitBlocking()
+        if let failure = state.failure { throw failure }
+    }
+
+    /// Waits until the server has stopped, without blocking a thread.
+    /// - Throws: the `ServerError` that stopped the server, if one did.
+    public func waitUntilStopped() async throws {
+        await stopped.value()
+        if let failure = state.failure { throw failure }
+    }
+
+    /// Runs the server on the calling thread until SIGINT or SIGTERM (or `stop()`), then stops it
+    /// gracefully and returns once every connection has closed.
+    ///
+    /// It blocks SIGINT and SIGTERM in the calling thread first, so call it from the main thread
+    /// before starting other threads (a thread that does not block them would receive them and
+    /// end the process); the server's own threads block them. `whenListening` runs once the
+    /// listeners are bound (print the address there).
+    /// - Throws: `ServerError` if the server cannot start, or the failure that stopped it;
+    ///   `IOError` if the signals cannot be set up; whatever `whenListening` throws (the server is
+    ///   stopped first).
+    public func run(whenListening: (Server) throws -> Void = { _ in }) throws {
+        let signals = try StopSignals()
+        try start()
+        do {
+            try whenListening(self)
+        } catch {
+            stop(drainPeriod: .zero)
+            stopped.waitBlocking()
+            throw error
+        }
+        let wake = try WakeEvent()
+        stopped.whenFulfilled { _ in wake.signal() }
+        if let name = signals.waitBlocking(orUntil: wake) {
+            configuration.logger.notice("\(name) received, stopping")
+            stop()
+        }
+        try waitUntilStopped()
+    }
+
+    /// Called once the last hub has finished.
+    private func finish(unixPaths: [String]) {
+        for path in unixPaths { unlink(path) }
+        phase.withLock { phase in
+            if case .stopping(let workers, let addresses) = phase { phase = .stopped(workers: workers, addresses: addresses) }
+            if case .running(let workers, let addresses, _) = phase { phase = .stopped(workers: workers, addresses: addresses) }
+        }
+        configuration.logger.notice("stopped")
+        stopped.fulfill(())
+    }
+}

@@ -1,0 +1,135 @@
+import GreenIO
+import Logging
+
+/// One client connection as a `Server`'s handler sees it: the socket (after the TLS handshake),
+/// the peer, a logger that names the peer, buffered file objects (`makefile("rwb")`), and the
+/// policy's deadlines applied for you.
+///
+/// The handler runs in the connection's own green thread and is the only user of this object.
+/// When it returns or throws, the server flushes nothing more, closes the files and the socket,
+/// and logs the close with the reason.
+///
+/// Reading: `readLine()` (and the borrowed-line methods) apply `policy.maxLineLength` and the
+/// line deadline: the first line must be complete within `policy.lineTimeout` of the accept, each
+/// later one within `lineTimeout` of the end of the one before. Writing: `write` and `flush` get
+/// `lineTimeout` from the start of the call. The reader and writer are there for anything else
+/// (`read(n)`, `read(until:)`, …); pass `lineDeadline` to keep the same rule.
+public final class ServerConnection: @unchecked Sendable {
+    /// The connection: a `Socket`, or a `TLSSocket` whose handshake is complete.
+    public let socket: any RawSocket
+    /// The client's address.
+    public let peer: SocketAddress
+    /// The index of the hub serving this connection (0 ..< `ServerConfiguration.hubs`).
+    public let hubIndex: Int
+    /// The server's logger with this connection's `peer` and `hub` as metadata. Never log payload
+    /// bytes through it at levels above `debug`.
+    public var logger: Logger
+    /// The buffered reader and writer over `socket` (`makeReadWritePair(bufferSize:)`).
+    public let file: BufferedRWPair
+    /// The limits in force.
+    public let policy: ConnectionPolicy
+    /// The deadline of the line being read: set at the accept, renewed after each line that the
+    /// line methods return (and by `renewLineDeadline()`); nil without a line timeout.
+    public private(set) var lineDeadline: Deadline?
+    /// Lines or commands counted so far (`countRequest()`; the line methods count their lines).
+    public private(set) var requestCount = 0
+
+    private let server: ServerState
+    /// The last write or flush timed out (so the close reason is "timed out sending").
+    private(set) var sendTimedOut = false
+
+    init(socket: any RawSocket, peer: SocketAddress, hubIndex: Int, logger: Logger, file: BufferedRWPair,
+         firstDeadline: Deadline?, server: ServerState) {
+        self.socket = socket
+        self.peer = peer
+        self.hubIndex = hubIndex
+        self.logger = logger
+        self.file = file
+        self.policy = server.policy
+        self.lineDeadline = firstDeadline
+        self.server = server
+    }
+
+    /// The read side of `file`.
+    public var reader: BufferedReader { file.reader }
+    /// The write side of `file`.
+    public var writer: BufferedWriter { file.writer }
+    /// The TLS socket, for a TLS server (its peer certificate, protocol version, …).
+    public var tlsSocket: TLSSocket? { socket as? TLSSocket }
+
+    /// True once the server is stopping: it accepts no more connections and will cancel this one
+    /// when the drain period ends. A handler checks it between requests to finish politely (an
+    /// SMTP server answers "421 shutting down", say).
+    public var isDraining: Bool { server.isDraining }
+
+    /// Starts a new line deadline: `policy.lineTimeout` from now.
+    public func renewLineDeadline() {
+        if let timeout = policy.lineTimeout { lineDeadline = .after(timeout) }
+    }
+
+    /// Counts `count` requests (lines, commands) for the `greenio_requests_total` metric; the
+    /// line methods count their own lines.
+    public func countRequest(_ count: Int = 1) { requestCount &+= count }
+
+    /// The deadline for one write or flush: `policy.lineTimeout` from now.
+    public var sendDeadline: Deadline? { policy.lineTimeout.map { .after($0) } }
+
+    // MARK: Lines
+
+    /// Reads the next line through its `\n` (`BufferedReader.readLine(maxLength:)` with the
+    /// policy's limit and the line deadline), counts it and renews the deadline.
+    /// - Returns: the line; empty at the end of the stream (a final unterminated line comes first).
+    /// - Throws: `IOError` `.lineTooLong` (nothing consumed), `.timedOut` when the line deadline
+    ///   passes (the bytes received stay buffered), socket errors; `CancellationError`.
+    public func readLine() async throws -> [UInt8] {
+        guard let line = try await reader.readLine(maxLength: policy.maxLineLength, deadline: lineDeadline) else {
+            throw IOError.wouldBlock()  // Only a non-blocking socket returns nil; the server's never is.
+        }
+        if !line.isEmpty { lineCompleted() }
+        return line
+    }
+
+    /// Counts a line or command and renews the line deadline.
+    func lineCompleted(count: Int = 1) {
+        requestCount &+= count
+        renewLineDeadline()
+    }
+
+    // MARK: Writing
+
+    /// Buffers `bytes` (sending when the buffer fills), within `sendDeadline`.
+    /// - Throws: as `BufferedWriter.write(_:deadline:)`.
+    public func write(_ bytes: [UInt8]) async throws {
+        if bytes.count <= writer.bufferSize - writer.bufferedByteCount {
+            _ = try await writer.write(bytes)  // Fits: no send, so no deadline to compute.
+            return
+        }
+        _ = try await sending { try await writer.write(bytes, deadline: sendDeadline) }
+    }
+
+    /// Buffers `bytes` (sending when the buffer fills), within `sendDeadline`.
+    /// - Throws: as `BufferedWriter.write(_:deadline:)`.
+    public func write(_ bytes: UnsafeRawBufferPointer) async throws {
+        if bytes.count <= writer.bufferSize - writer.bufferedByteCount {
+            _ = try await writer.write(bytes)
+            return
+        }
+        _ = try await sending { try await writer.write(bytes, deadline: sendDeadline) }
+    }
+
+    /// Sends everything buffered, within `sendDeadline`.
+    /// - Throws: as `BufferedWriter.flush(deadline:)`.
+    public func flush() async throws {
+        guard writer.bufferedByteCount > 0 else { return }
+        try await sending { try await writer.flush(deadline: sendDeadline) }
+    }
+
+    private func sending<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as IOError where error.kind == .timedOut {
+            sendTimedOut = true
+            throw error
+        }
+    }
+}

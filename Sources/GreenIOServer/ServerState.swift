@@ -1,0 +1,56 @@
+import GreenIO
+import Logging
+import Synchronization
+
+/// What the hubs of one server share: its configuration, handler, logger, metrics, connection
+/// slots, and whether it is draining. Read on every hub; written only by `Server`.
+final class ServerState: Sendable {
+    let configuration: ServerConfiguration
+    let handler: ServerConnectionHandler
+    let metrics = ServerMetrics()
+    let slots: ConnectionSlots
+    private let draining = Atomic<Bool>(false)
+    private let drainDeadlineNanoseconds = Atomic<UInt64>(.max)
+    private let firstFailure = Mutex<ServerError?>(nil)
+    private let stopRequest = Mutex<(@Sendable () -> Void)?>(nil)
+
+    init(configuration: ServerConfiguration, handler: @escaping ServerConnectionHandler) {
+        self.configuration = configuration
+        self.handler = handler
+        slots = ConnectionSlots(limit: configuration.policy.maxConnections)
+    }
+
+    var policy: ConnectionPolicy { configuration.policy }
+    var logger: Logger { configuration.logger }
+
+    /// True once a stop has begun.
+    var isDraining: Bool { draining.load(ordering: .relaxed) }
+
+    /// When connections still open get cancelled.
+    var drainDeadline: Deadline { Deadline(nanoseconds: drainDeadlineNanoseconds.load(ordering: .acquiring)) }
+
+    /// Marks the server draining until `deadline`; an earlier deadline replaces a later one.
+    /// - Returns: true the first time.
+    func beginDraining(until deadline: Deadline) -> Bool {
+        drainDeadlineNanoseconds.min(deadline.nanoseconds, ordering: .releasing)
+        return !draining.exchange(true, ordering: .acquiringAndReleasing)
+    }
+
+    /// Records the failure that stopped the server (the first one wins).
+    func recordFailure(_ failure: ServerError) {
+        firstFailure.withLock { if $0 == nil { $0 = failure } }
+    }
+
+    /// Sets what `requestStop()` calls (the server's `stop()`).
+    func onStopRequest(_ body: @escaping @Sendable () -> Void) {
+        stopRequest.withLock { $0 = body }
+    }
+
+    /// Asks the server to stop (a hub that cannot go on).
+    func requestStop() {
+        stopRequest.withLock { $0 }?()
+    }
+
+    /// The failure that stopped the server, if one did.
+    var failure: ServerError? { firstFailure.withLock { $0 } }
+}

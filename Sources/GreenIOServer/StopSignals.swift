@@ -1,0 +1,75 @@
+import CGreenIO
+import GreenIO
+import Glibc
+
+/// SIGINT and SIGTERM delivered through a signalfd, so a server stops between two steps of its
+/// own choosing instead of inside a signal handler.
+final class StopSignals: Sendable {
+    /// The non-blocking signalfd that reports the blocked signals.
+    let fileDescriptor: Int32
+
+    /// Blocks SIGINT and SIGTERM for the calling thread (and the threads it creates later) and
+    /// opens a signalfd for them. A thread created earlier that does not block them would receive
+    /// them instead, and the process would end.
+    /// - Throws: `IOError` `.system` if the signals cannot be blocked or the signalfd not created.
+    init() throws {
+        fileDescriptor = try Self.stopSignals.withUnsafeBufferPointer { signals in
+            let fd = cgreenio_block_signals_fd(signals.baseAddress, Int32(signals.count))
+            guard fd >= 0 else { throw IOError.system(.current) }
+            return fd
+        }
+    }
+
+    deinit { Glibc.close(fileDescriptor) }
+
+    static let stopSignals: [Int32] = [SIGINT, SIGTERM]
+
+    /// Blocks SIGINT and SIGTERM in the calling thread only (a server's hub threads do this, so
+    /// the signals reach the thread that waits for them). The corresponding C function is
+    /// `pthread_sigmask`.
+    static func blockInThisThread() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for signal in stopSignals { sigaddset(&set, signal) }
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+    }
+
+    /// Blocks the calling thread until SIGINT or SIGTERM arrives, or `event` is signalled.
+    /// - Returns: the signal's name ("SIGINT", "SIGTERM"), or nil for the event.
+    func waitBlocking(orUntil event: WakeEvent) -> String? {
+        while true {
+            var polled = [pollfd(fd: fileDescriptor, events: Int16(POLLIN), revents: 0),
+                          pollfd(fd: event.fileDescriptor, events: Int16(POLLIN), revents: 0)]
+            if poll(&polled, 2, -1) < 0 && errno != EINTR { return nil }
+            if polled[1].revents != 0 { return nil }
+            if let name = readSignal() { return name }
+        }
+    }
+
+    /// Parks the calling green thread until SIGINT or SIGTERM arrives.
+    /// - Returns: the signal's name.
+    /// - Throws: `CancellationError`; `IOError` outside a green thread or if the signalfd fails.
+    func next() async throws -> String {
+        guard let hub = Hub.current else { throw IOError(.notOnHub, "waiting for a signal needs a green thread") }
+        while true {
+            if let name = readSignal() { return name }
+            if errno != EAGAIN && errno != EINTR { throw IOError.system(.current) }
+            try await hub.wait(for: .read, on: fileDescriptor)
+        }
+    }
+
+    /// Reads one pending signal without waiting; nil if none (errno says why).
+    private func readSignal() -> String? {
+        // struct signalfd_siginfo is 128 bytes and starts with the signal number (uint32_t).
+        var info = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0),
+                    UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+        let count = withUnsafeMutableBytes(of: &info) { Glibc.read(fileDescriptor, $0.baseAddress, $0.count) }
+        guard count == MemoryLayout.size(ofValue: info) else { return nil }
+        let number = Int32(truncatingIfNeeded: info.0 & 0xFFFF_FFFF)
+        switch number {
+        case SIGINT: return "SIGINT"
+        case SIGTERM: return "SIGTERM"
+        default: return "signal \(number)"
+        }
+    }
+}

@@ -1,0 +1,131 @@
+import ArgumentParser
+import GreenIO
+import GreenIOServer
+import Logging
+
+/// What `greenio serve` speaks.
+enum ServeProtocol: String, ExpressibleByArgument, CaseIterable, Sendable {
+    /// Every line received is sent back.
+    case echo
+    /// A small Redis (RESP2) server with an in-memory key space.
+    case resp
+}
+
+/// `greenio serve`: a `GreenIOServer.Server` with the echo or the RESP handler.
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run a line-echo server (every line received is sent back) or a small Redis-protocol server.",
+        discussion: """
+            Prints "listening on HOST:PORT" to standard output once ready ("listening on \
+            HOST:PORT (tls, sha256 FINGERPRINT)" with --tls) and logs to standard error: \
+            "open PEER" and "close PEER (REASON)" for each connection (with --hubs N > 1, \
+            "hub=K" names the hub serving it). SIGINT or SIGTERM close the listeners, give open \
+            connections --drain seconds to finish, close the rest, and exit with code 0 after \
+            "connections per hub: hub0=A …". Out of descriptors (or memory), it logs "accept \
+            failed: …" once, retries every 0.1 s while serving the open connections, and logs \
+            "accepting again …" when it can. At --max-connections it stops accepting: new \
+            clients wait in the listen backlog.
+            --protocol resp answers Redis commands (PING ECHO SET GET DEL EXISTS INCR DECR MGET \
+            MSET DBSIZE FLUSHALL QUIT COMMAND CONFIG GET), multibulk or inline, pipelined; the \
+            keys live in memory, shared by all connections.
+            """)
+
+    @Option(name: .customLong("protocol"), help: "What to speak: echo or resp (Redis RESP2).")
+    var serveProtocol = ServeProtocol.echo
+
+    @Option(help: "The address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "The port to listen on (0 picks a free port).")
+    var port = 7878
+
+    @Option(help: ArgumentHelp(
+        "Close a connection that has not completed a line (a command, with --protocol resp) within this many seconds of connecting or of its previous one.",
+        valueName: "seconds"))
+    var timeout: Double?
+
+    @Option(name: .customLong("max-line"), help: ArgumentHelp(
+        "Close a connection that sends a line longer than this many bytes, terminator included.",
+        valueName: "bytes"))
+    var maxLine = 65536
+
+    @Option(name: .customLong("max-bulk"), help: ArgumentHelp(
+        "With --protocol resp: the longest bulk string accepted (default 512 MiB); a longer one is a protocol error.",
+        valueName: "bytes"))
+    var maxBulk: Int?
+
+    @Option(help: ArgumentHelp(
+        "Serve on this many hubs (threads), each accepting on its own SO_REUSEPORT listener.",
+        valueName: "n"))
+    var hubs = 1
+
+    @Option(help: ArgumentHelp(
+        "After SIGINT or SIGTERM, how long open connections may go on before they are closed.",
+        valueName: "seconds"))
+    var drain: Double = 10
+
+    @Option(name: .customLong("max-connections"), help: ArgumentHelp(
+        "Serve at most this many connections at once; more wait in the listen backlog.",
+        valueName: "n"))
+    var maxConnections = 10_000
+
+    @OptionGroup var tlsOptions: ServerTLSOptions
+
+    /// Redis's default limit on a bulk string.
+    static let defaultMaxBulk = 512 << 20
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535") }
+        guard (1...(1 << 30)).contains(maxLine) else { throw ValidationError("--max-line must be in 1...\(1 << 30)") }
+        guard (1...256).contains(hubs) else { throw ValidationError("--hubs must be in 1...256") }
+        guard drain.isFinite, (0...86_400).contains(drain) else { throw ValidationError("--drain must be in 0...86400 seconds") }
+        guard (1...10_000_000).contains(maxConnections) else { throw ValidationError("--max-connections must be in 1...10000000") }
+        if let maxBulk {
+            guard serveProtocol == .resp else { throw ValidationError("--max-bulk needs --protocol resp") }
+            guard (1...(1 << 40)).contains(maxBulk) else { throw ValidationError("--max-bulk must be in 1...\(1 << 40)") }
+        }
+        _ = try CommandLineTimeout.duration(timeout)
+    }
+
+    func run() throws {
+        let lineTimeout = try CommandLineTimeout.duration(timeout)
+        LoggingSystem.bootstrap { label in ServeLogHandler(showsHub: hubs > 1) }
+        do {
+            let tls = try tlsOptions.serverTLS(host: host)
+            var configuration = ServerConfiguration(host: host, port: port, tls: tls?.context)
+            configuration.hubs = hubs
+            configuration.policy.lineTimeout = lineTimeout
+            // The handshake counts against the first line's timeout (as it always has), and is
+            // never given longer than the library's default.
+            configuration.policy.handshakeTimeout = min(lineTimeout ?? .seconds(10), .seconds(10))
+            configuration.policy.maxLineLength = maxLine
+            configuration.policy.maxConnections = maxConnections
+            configuration.policy.drainPeriod = .nanoseconds(Int64((drain * 1e9).rounded()))
+            let handler = try makeHandler()
+            let server = try Server(configuration: configuration, handler: handler)
+            defer {
+                let counts = server.acceptedCountPerHub.enumerated().map { "hub\($0.offset)=\($0.element)" }
+                if !counts.isEmpty { StandardStreams.printError("connections per hub: " + counts.joined(separator: " ")) }
+            }
+            try server.run { server in
+                let address = server.localAddresses.first.map(\.description) ?? "?"
+                StandardStreams.printLine("listening on \(address)" + (tls.map { " (tls, sha256 \($0.fingerprint))" } ?? ""))
+            }
+        } catch {
+            StandardStreams.printError("greenio serve: \(error)")
+            throw ExitCode.failure
+        }
+    }
+
+    /// The echo handler, or the RESP handler on a new key space.
+    private func makeHandler() throws -> ServerConnectionHandler {
+        switch serveProtocol {
+        case .echo:
+            return EchoHandler.serve
+        case .resp:
+            let resp = RESPHandler(maxBulk: maxBulk ?? Self.defaultMaxBulk, commands: RESPCommands(store: RESPStore()))
+            return resp.serve
+        }
+    }
+}
