@@ -9,6 +9,8 @@ let package = Package(
         .library(name: "GreenIOServer", targets: ["GreenIOServer"]),
         .executable(name: "greenio", targets: ["greenio"]),
         .executable(name: "smtp-example", targets: ["SMTPExample"]),
+        .executable(name: "line-server", targets: ["LineServer"]),
+        .executable(name: "service-group-example", targets: ["ServiceGroupExample"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -56,14 +58,30 @@ let package = Package(
         ),
         .executableTarget(
             name: "SMTPExample",
-            dependencies: ["GreenIO"],
+            dependencies: ["GreenIO", "GreenIOServer", .product(name: "Logging", package: "swift-log")],
             path: "Examples/SMTPExample",
+            swiftSettings: [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]
+        ),
+        .executableTarget(
+            name: "LineServer",
+            dependencies: ["GreenIO", "GreenIOServer", .product(name: "Logging", package: "swift-log")],
+            path: "Examples/LineServer",
+            swiftSettings: [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]
+        ),
+        .executableTarget(
+            name: "ServiceGroupExample",
+            dependencies: [
+                "GreenIOServer",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Examples/ServiceGroupExample",
             swiftSettings: [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]
         ),
         .testTarget(
             name: "GreenIOTests",
             dependencies: [
-                "GreenIO", "GreenIOServer", "CGreenIO", "greenio", "SMTPExample",
+                "GreenIO", "GreenIOServer", "CGreenIO", "greenio", "SMTPExample", "LineServer", "ServiceGroupExample",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),

@@ -1,18 +1,23 @@
-// A small SMTP-style command loop with STARTTLS, on GreenIO's file objects.
+// A small SMTP-style server with STARTTLS, on GreenIOServer, and a client that uses it.
 //
-// One process plays both sides on one hub: a server green thread that speaks a tiny subset of SMTP
-// (EHLO, STARTTLS, MAIL FROM, RCPT TO, DATA, QUIT) and a client green thread that upgrades the
-// connection to TLS before it sends a message. Every line either side sends is printed.
+// One process plays both sides: a `Server` whose handler speaks a tiny subset of SMTP (EHLO,
+// STARTTLS, MAIL FROM, RCPT TO, DATA, QUIT) and a client that upgrades its connection to TLS
+// before it sends a message. A second client is still connected when the server stops: its next
+// command is answered "421" (the server is draining) and the connection closes. Every line either
+// side sends is printed.
 //
 //     swift run smtp-example
 //
-// What it shows: `readLine(maxLength:)` for a line-oriented protocol (SMTP lines are at most 1000
-// bytes), a buffered writer flushed once per reply, and `startTLS(context:reader:)`, which refuses
-// to upgrade when cleartext bytes were already received after the STARTTLS command (the
-// command-injection hole STARTTLS is known for).
+// What it shows: a handler on `ServerConnection` (the policy's line limit, SMTP lines being at
+// most 1000 bytes, and its deadlines), a buffered writer flushed once per reply,
+// `startTLS(context:reader:)`, which refuses to upgrade when cleartext bytes were already received
+// after the STARTTLS command (the command-injection hole STARTTLS is known for), and
+// `isDraining` for a polite goodbye when the server stops.
 
 import Glibc
 import GreenIO
+import GreenIOServer
+import Logging
 
 /// SMTP's longest line, CRLF included.
 let maxLine = 1000
@@ -24,6 +29,11 @@ struct Conversation {
 
     init(_ socket: some RawSocket, who: String) throws {
         file = try socket.makeReadWritePair()
+        self.who = who
+    }
+
+    init(file: BufferedRWPair, who: String) {
+        self.file = file
         self.who = who
     }
 
@@ -59,12 +69,19 @@ struct ExampleError: Error, CustomStringConvertible {
 // MARK: The server
 
 /// Serves one client: cleartext until STARTTLS, then the rest over TLS.
-func serve(_ plain: Socket, tls context: TLSContext) async throws {
-    var conversation = try Conversation(plain, who: "S")
-    var secure = false
+func serve(_ connection: ServerConnection, tls context: TLSContext) async throws -> CloseReason {
+    guard let plain = connection.socket as? Socket else { throw ExampleError("expected a plain socket") }
+    var conversation = Conversation(file: connection.file, who: "S")
+    var upgraded: TLSSocket?
+    defer { upgraded?.close() }
     var recipients = 0
     try await conversation.send("220 greenio ESMTP ready")
     while let command = try await conversation.receive() {
+        if connection.isDraining {
+            try await conversation.send("421 greenio shutting down")
+            return .finished("draining")
+        }
+        let secure = upgraded != nil
         let verb = command.split(separator: " ").first.map { $0.uppercased() } ?? ""
         switch verb {
         case "EHLO":
@@ -82,8 +99,8 @@ func serve(_ plain: Socket, tls context: TLSContext) async throws {
             try await conversation.send("220 Ready to start TLS")
             // Refuses if the client already sent more than the command (a pipelined injection).
             let tls = try await plain.startTLS(context: context, reader: conversation.file.reader)
+            upgraded = tls
             conversation = try Conversation(tls, who: "S")
-            secure = true
         case "MAIL" where !secure, "RCPT" where !secure, "DATA" where !secure:
             try await conversation.send("530 Must issue a STARTTLS command first")
         case "MAIL" where secure:
@@ -99,11 +116,12 @@ func serve(_ plain: Socket, tls context: TLSContext) async throws {
         case "QUIT":
             try await conversation.send("221 Bye")
             try await conversation.file.close()
-            return
+            return .finished("quit")
         default:
             try await conversation.send("500 Unrecognised command")
         }
     }
+    return .endOfStream
 }
 
 // MARK: The client
@@ -138,24 +156,38 @@ func send(to port: Int, trusting identity: TLSIdentity) async throws {
     try await conversation.file.close()
 }
 
-// MARK: Both, on one hub
+/// Connects and waits for the greeting, then, once the server is stopping, sends a command:
+/// the answer is 421 and the server closes the connection.
+func sayHelloWhileStopping(to port: Int, stop server: Server) async throws {
+    let plain = try await Socket.connect(host: "127.0.0.1", port: port, timeout: .timeout(.seconds(5)))
+    let conversation = try Conversation(plain, who: "C")
+    _ = try await conversation.reply(expecting: "220")
+    server.stop()
+    try await conversation.send("EHLO late.example")
+    _ = try await conversation.reply(expecting: "421")
+    guard try await conversation.receive() == nil else { throw ExampleError("still open after 421") }
+    try await conversation.file.close()
+    plain.close()
+}
 
+// MARK: Both in one process
+
+LoggingSystem.bootstrap(StreamLogHandler.standardError)  // the server's log; the conversation goes to stdout
 do {
+    let identity = try TLSIdentity.selfSigned()
+    let serverContext = try TLSContext.server(identity: identity)
+    var configuration = ServerConfiguration(host: "127.0.0.1", port: 0)
+    configuration.policy.maxLineLength = maxLine
+    configuration.policy.lineTimeout = .seconds(5)
+    configuration.policy.drainPeriod = .seconds(5)
+    let server = try Server(configuration: configuration) { try await serve($0, tls: serverContext) }
+    try server.start()
+    let port = server.localAddresses.first?.port ?? 0
     try Hub.run {
-        let identity = try TLSIdentity.selfSigned()
-        let serverContext = try TLSContext.server(identity: identity)
-        let listener = try await Socket.listen(host: "127.0.0.1", port: 0)
-        defer { listener.close() }
-        let port = try listener.localAddress().port ?? 0
-        guard let hub = Hub.current else { throw ExampleError("no hub") }
-        let server = hub.spawn {
-            let (connection, _) = try await listener.accept()
-            try connection.setTimeout(seconds: 5)
-            try await serve(connection, tls: serverContext)
-        }
         try await send(to: port, trusting: identity)
-        try await server.value
+        try await sayHelloWhileStopping(to: port, stop: server)
     }
+    try server.waitUntilStopped()
     print("done")
 } catch {
     print("smtp-example failed: \(error)")

@@ -118,8 +118,8 @@ public final class Server: Sendable {
             }
         }
         let names = localAddresses.map(\.description).joined(separator: ", ")
-        let mode = configuration.tls == nil ? "plain" : "tls"
-        configuration.logger.notice("listening on \(names) (\(mode), \(configuration.hubs) hub\(configuration.hubs == 1 ? "" : "s"))")
+        configuration.logger.notice("listening on \(names)\(configuration.tls == nil ? "" : " (tls)")")
+        if configuration.hubs > 1 { configuration.logger.notice("serving on \(configuration.hubs) hubs (SO_REUSEPORT)") }
     }
 
     /// Stops the server: closes the listeners now, lets the connections drain for

@@ -1,5 +1,6 @@
 import GreenIO
 import Logging
+import Metrics
 
 /// Everything a `Server` needs besides its handler.
 public struct ServerConfiguration: Sendable {
@@ -20,6 +21,9 @@ public struct ServerConfiguration: Sendable {
     /// The server's logger: start, stop, accept failures, and each connection's open and close.
     /// Connection loggers add the metadata `peer` and `hub`. Payload bytes are never logged.
     public var logger = Logger(label: "greenio.server")
+    /// Where the server's metrics go (`Docs/Server.md` lists them); nil for the program's
+    /// bootstrapped `MetricsSystem` (a no-op unless it bootstrapped a backend).
+    public var metricsFactory: (any MetricsFactory)?
 
     /// A configuration for `addresses`, plain TCP unless `tls` is given.
     public init(addresses: [ListenAddress], tls: TLSContext? = nil) {

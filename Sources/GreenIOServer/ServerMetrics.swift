@@ -15,21 +15,32 @@ import Metrics
 /// | `greenio_tls_handshake_failures_total` | counter | handshakes that failed or timed out |
 /// | `greenio_accept_failures_total` | counter | failed accepts (descriptors, memory, aborted) |
 struct ServerMetrics: Sendable {
-    let accepted = Counter(label: "greenio_connections_accepted_total")
-    let active = Gauge(label: "greenio_connections_active")
-    let requests = Counter(label: "greenio_requests_total")
-    let bytesReceived = Counter(label: "greenio_bytes_received_total")
-    let bytesSent = Counter(label: "greenio_bytes_sent_total")
-    let timeouts = Counter(label: "greenio_timeouts_total")
-    let handshakeFailures = Counter(label: "greenio_tls_handshake_failures_total")
-    let acceptFailures = Counter(label: "greenio_accept_failures_total")
+    let accepted: Counter
+    let active: Gauge
+    let requests: Counter
+    let bytesReceived: Counter
+    let bytesSent: Counter
+    let timeouts: Counter
+    let handshakeFailures: Counter
+    let acceptFailures: Counter
     /// One counter per reason kind, made once.
     private let closed: [CloseReason.Kind: Counter]
 
-    init() {
+    /// The metrics, from `factory` (the bootstrapped `MetricsSystem.factory` when nil).
+    init(factory: (any MetricsFactory)?) {
+        let factory = factory ?? MetricsSystem.factory
+        accepted = Counter(label: "greenio_connections_accepted_total", factory: factory)
+        active = Gauge(label: "greenio_connections_active", factory: factory)
+        requests = Counter(label: "greenio_requests_total", factory: factory)
+        bytesReceived = Counter(label: "greenio_bytes_received_total", factory: factory)
+        bytesSent = Counter(label: "greenio_bytes_sent_total", factory: factory)
+        timeouts = Counter(label: "greenio_timeouts_total", factory: factory)
+        handshakeFailures = Counter(label: "greenio_tls_handshake_failures_total", factory: factory)
+        acceptFailures = Counter(label: "greenio_accept_failures_total", factory: factory)
         var closed: [CloseReason.Kind: Counter] = [:]
         for kind in CloseReason.Kind.allCases {
-            closed[kind] = Counter(label: "greenio_connections_closed_total", dimensions: [("reason", kind.rawValue)])
+            closed[kind] = Counter(label: "greenio_connections_closed_total", dimensions: [("reason", kind.rawValue)],
+                                   factory: factory)
         }
         self.closed = closed
     }

@@ -7,16 +7,17 @@ import Synchronization
 final class ServerState: Sendable {
     let configuration: ServerConfiguration
     let handler: ServerConnectionHandler
-    let metrics = ServerMetrics()
+    let metrics: ServerMetrics
     let slots: ConnectionSlots
     private let draining = Atomic<Bool>(false)
-    private let drainDeadlineNanoseconds = Atomic<UInt64>(.max)
+    private let drainUntil = Mutex(Deadline.distantFuture)
     private let firstFailure = Mutex<ServerError?>(nil)
     private let stopRequest = Mutex<(@Sendable () -> Void)?>(nil)
 
     init(configuration: ServerConfiguration, handler: @escaping ServerConnectionHandler) {
         self.configuration = configuration
         self.handler = handler
+        metrics = ServerMetrics(factory: configuration.metricsFactory)
         slots = ConnectionSlots(limit: configuration.policy.maxConnections)
     }
 
@@ -27,12 +28,12 @@ final class ServerState: Sendable {
     var isDraining: Bool { draining.load(ordering: .relaxed) }
 
     /// When connections still open get cancelled.
-    var drainDeadline: Deadline { Deadline(nanoseconds: drainDeadlineNanoseconds.load(ordering: .acquiring)) }
+    var drainDeadline: Deadline { drainUntil.withLock { $0 } }
 
     /// Marks the server draining until `deadline`; an earlier deadline replaces a later one.
     /// - Returns: true the first time.
     func beginDraining(until deadline: Deadline) -> Bool {
-        drainDeadlineNanoseconds.min(deadline.nanoseconds, ordering: .releasing)
+        drainUntil.withLock { $0 = min($0, deadline) }
         return !draining.exchange(true, ordering: .acquiringAndReleasing)
     }
 

@@ -197,21 +197,26 @@ struct CLITimeoutTests {
 /// Process-level behaviour: signals and exit codes.
 @Suite("CLI process", .timeLimit(.minutes(1)))
 struct CLIProcessTests {
-    @Test("SIGTERM and SIGINT stop the server with exit code 0, closing open connections",
+    @Test("SIGTERM and SIGINT stop the server with exit code 0, closing open connections when the drain period ends",
           arguments: [SIGTERM, SIGINT])
     func signalStopsServer(signal: Int32) async throws {
-        let server = try startServer()
+        let server = try startServer(["--drain", "1"])
         defer { server.terminate() }
-        let status = try await onHub(limit: .seconds(20)) { () -> Int32 in
+        let (status, closedAfter) = try await onHub(limit: .seconds(20)) { () -> (Int32, Double) in
             let socket = try await connectToServer(port: server.listeningPort())
             defer { socket.close() }
             try await socket.sendAll(bytes("hi\n"))
             #expect(text(try await receive(socket, count: 3)) == "hi\n")
+            let signalled = Deadline.now
             server.send(signal)
             #expect(try await receiveToEnd(socket).isEmpty)
-            return try await server.waitForExit(deadline: .after(.seconds(10)))
+            let closedAfter = seconds(since: signalled)
+            return (try await server.waitForExit(deadline: .after(.seconds(10))), closedAfter)
         }
         #expect(status == 0, "stderr: \(server.errorText())")
+        // The idle connection was kept for the drain period (1 s), then closed.
+        #expect(closedAfter > 0.8 && closedAfter < 6, "closed \(closedAfter) s after the signal")
+        #expect(server.errorText().contains("(server stopping)"), "\(server.errorText())")
     }
 
     @Test("bad arguments exit with code 2 and a usage message", arguments: [
@@ -223,6 +228,8 @@ struct CLIProcessTests {
         ["serve", "--timeout=-1"],
         ["serve", "--timeout", "soon"],
         ["serve", "--max-line", "0"],
+        ["serve", "--drain", "-1"],
+        ["serve", "--max-connections", "0"],
         ["connect"],
         ["connect", "localhost"],
         ["connect", "::1:7878"],

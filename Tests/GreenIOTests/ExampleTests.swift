@@ -1,3 +1,4 @@
+import Glibc
 import Testing
 @testable import GreenIO
 
@@ -16,6 +17,38 @@ struct ExampleTests {
         #expect(output.contains("S: 530 Must issue a STARTTLS command first"))
         #expect(output.contains("(client: TLS up, TLSv1.3"))
         #expect(output.contains("S: 250 OK: queued, 40 bytes for 1 recipient(s)"))
+        #expect(output.contains("C: EHLO late.example\nS: 421 greenio shutting down\n"))
         #expect(output.hasSuffix("done\n"))
+    }
+
+    @Test("line-server: a TLS client's lines come back in capitals, an over-long line gets ERR, SIGTERM exits 0")
+    func lineServer() async throws {
+        let executable = String(greenioExecutable.dropLast("greenio".count)) + "line-server"
+        let child = try ChildProcess(["0"], executable: executable)
+        defer { child.terminate() }
+        let status = try await onHub(limit: .seconds(40)) { () -> Int32 in
+            try await child.waitForErrorOutput(containing: "listening on 127.0.0.1:", deadline: .after(.seconds(20)))
+            let log = child.errorText()
+            let start = try #require(log.range(of: "listening on 127.0.0.1:")).upperBound
+            let port = try #require(Int(log[start...].prefix { $0.isNumber }))
+            let context = try TLSContext.client(verification: .insecureNoVerification)
+            let client = try await TLSSocket.connect(host: "127.0.0.1", port: port, context: context,
+                                                     timeout: .timeout(.seconds(10)))
+            defer { client.close() }
+            let file = try client.makeReadWritePair()
+            defer { file.reader.close() }
+            try await file.write(bytes("hello, green world\n"))
+            try await file.flush()
+            #expect(text(try await file.readLine() ?? []) == "HELLO, GREEN WORLD\n")
+            try await file.write([UInt8](repeating: UInt8(ascii: "x"), count: 2000) + bytes("\n"))
+            try await file.flush()
+            #expect(text(try await file.readLine() ?? []) == "ERR line too long\n")
+            #expect(try await file.readLine() == [])
+            try await child.waitForErrorOutput(containing: "(line too long)", deadline: .after(.seconds(10)))
+            #expect(child.errorText().contains("hello"), "the handler's own log line")
+            child.send(SIGTERM)
+            return try await child.waitForExit(deadline: .after(.seconds(10)))
+        }
+        #expect(status == 0, "\(child.errorText())")
     }
 }
