@@ -16,6 +16,8 @@ final class HubWorker: @unchecked Sendable {
     let slotEvent: WakeEvent
     /// Connections this hub has accepted.
     let acceptedCount = Atomic<Int>(0)
+    /// Set once the hub's accept loops run (or the hub failed to start them).
+    let ready = OneShot<Void>()
     /// Set once the hub's thread has served its last connection.
     let finished = OneShot<Void>()
     /// The logger with this hub's `hub` metadata.
@@ -44,6 +46,7 @@ final class HubWorker: @unchecked Sendable {
                 } catch {
                     self.state.recordFailure(ServerError("hub \(self.index) failed: \(error)"))
                 }
+                self.ready.fulfill(())
                 self.finished.fulfill(())
             }
         } catch {
@@ -67,6 +70,7 @@ final class HubWorker: @unchecked Sendable {
         let acceptLoops = listeners.map { listener in
             hub.spawn { await self.acceptConnections(on: listener, hub: hub) }
         }
+        ready.fulfill(())
         // Only cancellation (the hub stopping) ends this wait early; either way, drain.
         _ = try? await stopEvent.wait()
         for loop in acceptLoops { loop.cancel() }

@@ -84,8 +84,9 @@ public final class Server: Sendable {
         }
     }
 
-    /// Binds every listener and starts the hubs; returns once the server accepts connections.
-    /// Binding happens on the calling thread (a host name is resolved there, blocking).
+    /// Binds every listener and starts the hubs; returns once every hub accepts connections.
+    /// Binding happens on the calling thread (a host name is resolved there, blocking), which
+    /// then waits for the hub threads to start.
     /// - Throws: `ServerError` "cannot listen on ADDRESS: REASON", "server already started", or
     ///   when a hub thread cannot start (what was started is stopped again).
     public func start() throws {
@@ -117,6 +118,7 @@ public final class Server: Sendable {
                 }
             }
         }
+        for worker in workers { worker.ready.waitBlocking() }
         let names = localAddresses.map(\.description).joined(separator: ", ")
         configuration.logger.notice("listening on \(names)\(configuration.tls == nil ? "" : " (tls)")")
         if configuration.hubs > 1 { configuration.logger.notice("serving on \(configuration.hubs) hubs (SO_REUSEPORT)") }
