@@ -13,9 +13,10 @@
 /// `timeoutPolicy` decides whether later raw reads fail ("cannot read from timed out object",
 /// CPython's latch, the default) or simply continue (`.resumable`).
 ///
-/// Memory: a reader with nothing buffered frees its buffer before it waits for input (not in
-/// non-blocking mode, where it does not wait), and allocates it again when bytes are there — small
-/// unless reads have been large — so a connection parked between messages holds none.
+/// Memory: a reader with nothing buffered frees its buffer before it reads, waits for input without
+/// it (except in non-blocking mode, where it frees it again after a would-block), and allocates it
+/// when bytes are there — small unless reads have been large — so a connection parked between
+/// messages holds none.
 ///
 /// A reader is used by one green thread at a time; a second, concurrent call fails with `.busy`.
 public final class BufferedReader: BinaryReading, @unchecked Sendable {
