@@ -226,6 +226,7 @@ public final class BufferedReader: BinaryReading, @unchecked Sendable {
                 let wanted = destination.count - stored
                 let got: Int?
                 if wanted >= bufferSize {
+                    buffer.releaseIfEmpty()  // read straight into the destination: hold nothing meanwhile
                     got = try await raw.readInto(UnsafeMutableRawBufferPointer(rebasing: destination[stored...]), deadline: deadline)
                     if let got { stored += got }
                 } else {
@@ -254,6 +255,7 @@ public final class BufferedReader: BinaryReading, @unchecked Sendable {
         if destination.count == 0 { return 0 }
         if buffer.count == 0 {
             if destination.count >= bufferSize {
+                buffer.releaseIfEmpty()  // read straight into the destination: hold nothing meanwhile
                 return try await raw.readInto(destination, deadline: deadline)
             }
             guard try await fill(atLeast: bufferSize, deadline: deadline) != nil else { return nil }
