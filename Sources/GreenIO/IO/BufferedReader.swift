@@ -13,6 +13,11 @@
 /// `timeoutPolicy` decides whether later raw reads fail ("cannot read from timed out object",
 /// CPython's latch, the default) or simply continue (`.resumable`).
 ///
+/// Memory: a reader with nothing buffered frees its buffer before it reads, waits for input without
+/// it (except in non-blocking mode, where it frees it again after a would-block), and allocates it
+/// when bytes are there — small unless reads have been large — so a connection parked between
+/// messages holds none.
+///
 /// A reader is used by one green thread at a time; a second, concurrent call fails with `.busy`.
 public final class BufferedReader: BinaryReading, @unchecked Sendable {
     /// The raw file object underneath.
@@ -63,21 +68,37 @@ public final class BufferedReader: BinaryReading, @unchecked Sendable {
     // MARK: Entry and exit
 
     /// Marks the reader busy for one call; fails if closed or already busy.
-    @inline(__always) private func enter(_ operation: String) throws {
+    @inline(__always) func enter(_ operation: String) throws {
         if isClosed { throw IOError.invalidArgument("\(operation) of closed file") }
         if isBusy { throw IOError(.busy, "reentrant call inside BufferedReader: another green thread is reading") }
         isBusy = true
     }
 
-    @inline(__always) private func leave() { isBusy = false }
+    @inline(__always) func leave() { isBusy = false }
+
+    /// The bytes of storage the reader holds now (0 while it waits for input with nothing buffered).
+    var storageCapacity: Int { buffer.storage.count }
 
     /// One raw read into the buffer's free space (at least `minimum` bytes of it).
+    ///
+    /// With nothing buffered, the reader first gives its storage back and (unless non-blocking)
+    /// waits until the raw object is readable, so a connection parked between messages holds no
+    /// buffer; the storage is allocated again once bytes are there (small, unless the last first
+    /// read was large: `ReadBuffer.freeSpace(atLeast:)`).
     /// - Returns: the raw result: the count (0 = end of stream) or nil for "would block".
-    private func fill(atLeast minimum: Int, deadline: Deadline?) async throws -> Int? {
+    func fill(atLeast minimum: Int, deadline: Deadline?) async throws -> Int? {
+        if buffer.count == 0 {
+            buffer.releaseIfEmpty()
+            if !raw.isNonBlocking { try await raw.waitUntilReadable(deadline: deadline) }
+        }
         let space = buffer.freeSpace(atLeast: minimum)
         do {
-            guard let got = try await raw.readInto(space, deadline: deadline) else { return nil }
+            guard let got = try await raw.readInto(space, deadline: deadline) else {
+                buffer.releaseIfEmpty()
+                return nil
+            }
             buffer.didFill(got)
+            if got == 0 { buffer.releaseIfEmpty() }
             return got
         } catch let error as IOError where error.kind == .tlsEOF && buffer.count > 0 {
             // A TLS stream that ended without close_notify (not suppressed) is still an end: what
@@ -205,6 +226,7 @@ public final class BufferedReader: BinaryReading, @unchecked Sendable {
                 let wanted = destination.count - stored
                 let got: Int?
                 if wanted >= bufferSize {
+                    buffer.releaseIfEmpty()  // read straight into the destination: hold nothing meanwhile
                     got = try await raw.readInto(UnsafeMutableRawBufferPointer(rebasing: destination[stored...]), deadline: deadline)
                     if let got { stored += got }
                 } else {
@@ -233,6 +255,7 @@ public final class BufferedReader: BinaryReading, @unchecked Sendable {
         if destination.count == 0 { return 0 }
         if buffer.count == 0 {
             if destination.count >= bufferSize {
+                buffer.releaseIfEmpty()  // read straight into the destination: hold nothing meanwhile
                 return try await raw.readInto(destination, deadline: deadline)
             }
             guard try await fill(atLeast: bufferSize, deadline: deadline) != nil else { return nil }
@@ -292,23 +315,47 @@ public final class BufferedReader: BinaryReading, @unchecked Sendable {
         try enter(operation)
         defer { leave() }
         if limit == 0 { return [] }
+        guard let length = try await locate(separator, limit: limit, strict: strict, deadline: deadline) else {
+            return nil
+        }
+        return buffer.take(length)
+    }
+
+    /// Reads until the buffered bytes begin with a piece to hand out, and returns its length: through
+    /// the first `separator`; or, without a separator within the first `limit` bytes, exactly `limit`
+    /// bytes (not strict); or everything left at the end of the stream (0 once nothing is). The one
+    /// scanner behind `read(through:…)`, `withLine` and `withCompleteLines`. The caller has entered.
+    ///
+    /// - Parameters:
+    ///   - limit: at most this many bytes, separator included; negative for no limit; not 0.
+    ///   - strict: throw `.lineTooLong` (consuming nothing) once more than `limit` bytes are
+    ///     buffered with no separator ending within the first `limit`.
+    /// - Returns: the length, or nil when non-blocking and the piece has not arrived yet.
+    /// - Throws: `.lineTooLong` (strict); otherwise as `read(_:deadline:)`, with every received
+    ///   byte still buffered.
+    func locate(_ separator: [UInt8], limit: Int, strict: Bool, deadline: Deadline?) async throws -> Int? {
         let bound = limit < 0 ? Int.max : limit
         // Bytes before `scanned` are known not to start a separator: each byte is scanned once,
-        // however many small pieces a long line arrives in.
-        var scanned = 0
+        // however many small pieces a long line arrives in. For `\n` the buffer remembers how far
+        // it searched across calls (a line that would block, timed out, or follows lent lines).
+        let isNewline = separator.count == 1 && separator[0] == UInt8(ascii: "\n")
+        var scanned = isNewline ? buffer.newlineFreeCount : 0
         while true {
             if let found = buffer.firstIndex(of: separator, from: scanned, within: bound) {
-                return buffer.take(found + separator.count)
+                if isNewline { buffer.newlineFreeCount = found }
+                return found + separator.count
             }
             // Strict: exactly `bound` bytes with no separator may still be a final unterminated
             // line; one more byte (or the end of the stream) decides.
             if buffer.count > bound || (buffer.count == bound && !strict) {
+                if isNewline { buffer.newlineFreeCount = bound }
                 if strict { throw IOError(.lineTooLong, "line too long") }
-                return buffer.take(bound)
+                return bound
             }
             scanned = Swift.max(0, buffer.count - separator.count + 1)
+            if isNewline { buffer.newlineFreeCount = scanned }
             guard let got = try await fill(atLeast: 1, deadline: deadline) else { return nil }
-            if got == 0 { return buffer.take(buffer.count) }
+            if got == 0 { return buffer.count }
         }
     }
 

@@ -11,6 +11,10 @@
 /// `flush()`. After a timeout the buffer is consistent: sent bytes are gone from it, unsent ones
 /// stay; a large write that went through directly may have partly reached the peer.
 ///
+/// Memory: the buffer is allocated when bytes are first buffered (small at first, growing up to
+/// `bufferSize` as writes need) and freed whenever a flush leaves it empty, so a writer between
+/// messages holds none. None of this changes what is buffered or sent.
+///
 /// A writer is used by one green thread at a time; a second, concurrent call fails with `.busy`.
 public final class BufferedWriter: BinaryWriting, @unchecked Sendable {
     /// The raw file object underneath.
@@ -20,10 +24,19 @@ public final class BufferedWriter: BinaryWriting, @unchecked Sendable {
     /// True once `close()` was called.
     public private(set) var isClosed = false
 
-    /// Unsent bytes are `storage[0..<count]` (allocated on first use).
+    /// Unsent bytes are `storage[0..<count]`. The storage is allocated when bytes are buffered and
+    /// freed whenever a flush (or the drain before a large write) leaves it empty, so an idle writer
+    /// holds no memory; `storage.count` may be below `bufferSize` (it grows as writes need).
     @exclusivity(unchecked) var storage = UnsafeMutableRawBufferPointer(start: nil, count: 0)
     @exclusivity(unchecked) var count = 0
     @exclusivity(unchecked) var isBusy = false
+    /// The current (or, with no storage, the last) allocation held more than `smallCapacity` bytes
+    /// at once: the next one starts at `bufferSize` instead of small.
+    @exclusivity(unchecked) var writesAreLarge = false
+
+    /// The first allocation after small writes (or `bufferSize` if that is smaller): served by the
+    /// allocator's per-thread cache.
+    static let smallCapacity = 1_000
 
     /// Makes a buffered writer over `raw`.
     /// - Throws: `IOError` `.invalidArgument` "buffer size must be strictly positive" for
@@ -42,6 +55,9 @@ public final class BufferedWriter: BinaryWriting, @unchecked Sendable {
 
     /// The number of bytes accepted and not yet sent.
     public var bufferedByteCount: Int { count }
+
+    /// The bytes of storage the writer holds now (0 when nothing is buffered after a flush).
+    var storageCapacity: Int { storage.count }
 
     /// The descriptor, -1 once closed (CPython's `name`).
     public var name: Int32 { raw.name }
@@ -62,11 +78,11 @@ public final class BufferedWriter: BinaryWriting, @unchecked Sendable {
         if isClosed { count = 0 }
     }
 
-    /// Copies as much of `bytes` as fits into the free space; returns how much.
-    private func buffer(_ bytes: UnsafeRawBufferPointer) -> Int {
-        if storage.baseAddress == nil { storage = .allocate(byteCount: bufferSize, alignment: 1) }
+    /// Copies as much of `bytes` as fits within `bufferSize`; returns how much.
+    @inline(__always) private func buffer(_ bytes: UnsafeRawBufferPointer) -> Int {
         let n = Swift.min(bytes.count, bufferSize - count)
         if n > 0 {
+            if count + n > storage.count { grow(toHold: count + n) }
             UnsafeMutableRawBufferPointer(rebasing: storage[count..<(count + n)])
                 .copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[0..<n]))
             count += n
@@ -74,9 +90,37 @@ public final class BufferedWriter: BinaryWriting, @unchecked Sendable {
         return n
     }
 
-    /// Sends buffered bytes until none are left.
+    /// Allocates the storage, or grows it, to hold at least `needed` (at most `bufferSize`) bytes:
+    /// a first allocation is small unless the last one held more than that; growth doubles, up to
+    /// `bufferSize`.
+    @inline(never) private func grow(toHold needed: Int) {
+        let capacity: Int
+        if storage.baseAddress == nil {
+            capacity = writesAreLarge ? bufferSize : Swift.min(BufferedWriter.smallCapacity, bufferSize)
+            writesAreLarge = false  // until this allocation holds more than small (`drain`)
+        } else {
+            capacity = Swift.min(storage.count * 2, bufferSize)
+        }
+        let larger = UnsafeMutableRawBufferPointer.allocate(byteCount: Swift.max(capacity, needed), alignment: 1)
+        if count > 0, let base = storage.baseAddress, let target = larger.baseAddress {
+            target.copyMemory(from: base, byteCount: count)
+        }
+        storage.deallocate()
+        storage = larger
+    }
+
+    /// Frees the storage when nothing is buffered.
+    private func releaseIfEmpty() {
+        guard count == 0, storage.baseAddress != nil else { return }
+        storage.deallocate()
+        storage = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+    }
+
+    /// Sends buffered bytes until none are left, then frees the storage.
     /// - Returns: false if the socket would block first (the rest stays buffered, at the front).
     private func drain(deadline: Deadline?) async throws -> Bool {
+        // Bytes are only added between drains, so the most this allocation holds shows here.
+        if count > BufferedWriter.smallCapacity { writesAreLarge = true }
         var sent = 0
         defer {
             // Whatever happened, drop what was sent and keep the rest at the front.
@@ -84,6 +128,7 @@ public final class BufferedWriter: BinaryWriting, @unchecked Sendable {
                 count -= sent
                 if count > 0 { base.copyMemory(from: base + sent, byteCount: count) }
             }
+            releaseIfEmpty()
         }
         while sent < count {
             let pending = UnsafeRawBufferPointer(rebasing: storage[sent..<count])
@@ -160,8 +205,12 @@ public final class BufferedWriter: BinaryWriting, @unchecked Sendable {
         guard !isClosed else { return }
         defer {
             isClosed = true
-            // A green thread parked in `drain` still owns the count; `leave()` drops the rest.
-            if !isBusy { count = 0 }
+            // A green thread parked in `drain` still owns the count and the storage; `leave()`
+            // drops the rest.
+            if !isBusy {
+                count = 0
+                releaseIfEmpty()
+            }
             raw.close()
         }
         try await flush()

@@ -4,14 +4,29 @@ import Glibc
 /// `storage[start..<end]`.
 ///
 /// It grows when a request needs more than fits (a long line is kept whole until it is complete,
-/// so nothing received is ever dropped), gives the memory back once it is empty again, and is only
-/// allocated when the first read needs it.
+/// so nothing received is ever dropped), gives the memory back once it is empty again (at once when
+/// it had grown, else when the reader next has to wait: `releaseIfEmpty()`), and is only allocated
+/// when a read needs it. Its first allocation is small (`smallCapacity`, which the allocator serves
+/// from its per-thread cache) unless the first read into the previous one brought more than half of
+/// that: a peer that sends a line at a time then costs no trip to the general heap per line, and one
+/// that sends batches still gets each batch in one read.
 struct ReadBuffer {
     private(set) var storage = UnsafeMutableRawBufferPointer(start: nil, count: 0)
     private(set) var start = 0
     private(set) var end = 0
     /// The size the buffer returns to once empty.
     let normalCapacity: Int
+    /// The first allocation after a small read (or `normalCapacity` if that is smaller).
+    static let smallCapacity = 1_000
+    /// The first read into the last allocation brought more than half of `smallCapacity`: the next
+    /// first allocation is `normalCapacity`.
+    private(set) var readsAreLarge = false
+    /// No read has gone into the current allocation yet.
+    private var awaitingFirstRead = false
+    /// How many of the buffered bytes, from the first, are known to hold no `\n`: a line arriving
+    /// in small pieces is searched once, however many calls and reads it takes. Handing bytes out
+    /// shortens it; putting bytes back (`unread`) resets it.
+    var newlineFreeCount = 0
 
     init(normalCapacity: Int) {
         self.normalCapacity = normalCapacity
@@ -23,6 +38,13 @@ struct ReadBuffer {
         storage = UnsafeMutableRawBufferPointer(start: nil, count: 0)
         start = 0
         end = 0
+        newlineFreeCount = 0
+    }
+
+    /// Frees the storage if no byte is buffered, so that a reader waiting for input holds no
+    /// memory; the next `freeSpace(atLeast:)` allocates again.
+    @inline(__always) mutating func releaseIfEmpty() {
+        if start == end && storage.baseAddress != nil { reallocate(capacity: 0) }
     }
 
     /// Number of buffered bytes.
@@ -38,7 +60,11 @@ struct ReadBuffer {
     mutating func freeSpace(atLeast minimum: Int) -> UnsafeMutableRawBufferPointer {
         let wanted = Swift.max(minimum, 1)
         if storage.count - end < wanted {
-            if start > 0 && storage.count - count >= wanted && storage.count >= normalCapacity {
+            if storage.baseAddress == nil {
+                let first = readsAreLarge ? normalCapacity : Swift.min(ReadBuffer.smallCapacity, normalCapacity)
+                storage = .allocate(byteCount: Swift.max(first, wanted), alignment: 1)
+                awaitingFirstRead = true
+            } else if start > 0 && storage.count - count >= wanted && storage.count >= normalCapacity {
                 compact()
             } else {
                 reallocate(capacity: Swift.max(normalCapacity, count + wanted, storage.count * 2))
@@ -50,6 +76,10 @@ struct ReadBuffer {
     /// Records that `n` bytes were written into the space `freeSpace` returned.
     @inline(__always) mutating func didFill(_ n: Int) {
         end += n
+        if awaitingFirstRead {
+            readsAreLarge = n > ReadBuffer.smallCapacity / 2
+            awaitingFirstRead = false
+        }
     }
 
     /// Hands out the first `n` buffered bytes as an array and drops them from the buffer.
@@ -69,6 +99,7 @@ struct ReadBuffer {
     /// Drops the first `n` buffered bytes.
     mutating func consume(_ n: Int) {
         start += n
+        newlineFreeCount = Swift.max(0, newlineFreeCount - n)
         if start == end {
             start = 0
             end = 0
@@ -81,6 +112,7 @@ struct ReadBuffer {
     /// (used when an operation fails after taking bytes, so that nothing is lost).
     mutating func unread(_ bytes: UnsafeRawBufferPointer) {
         guard bytes.count > 0 else { return }
+        newlineFreeCount = 0
         if start < bytes.count {
             let oldCount = count
             let needed = bytes.count + oldCount

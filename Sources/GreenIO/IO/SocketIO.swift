@@ -116,11 +116,7 @@ public final class SocketIO: @unchecked Sendable {
     ///   the latch when the socket's timeout expired (not when only `deadline` did); any other
     ///   socket error unchanged; `CancellationError`.
     public func readInto(_ buffer: UnsafeMutableRawBufferPointer, deadline: Deadline? = nil) async throws -> Int? {
-        let socket = try checkClosed()
-        guard reading else { throw IOError(.unsupportedOperation, "File or stream is not readable.") }
-        if timeoutOccurred && timeoutPolicy == .latch {
-            throw IOError(.timedOutObject, "cannot read from timed out object")
-        }
+        let socket = try socketForReading()
         do {
             switch try await socket.receive(into: buffer, deadline: deadline) {
             case .completed(let count):
@@ -129,11 +125,54 @@ public final class SocketIO: @unchecked Sendable {
             case .wouldBlock: return nil
             }
         } catch let error as IOError where error.kind == .timedOut {
-            // The latch is CPython's answer to the socket's timeout. A caller's deadline is a
-            // GreenIO budget the caller may renew, so its expiry does not latch.
-            if deadline.map({ !$0.hasPassed }) ?? true { timeoutOccurred = true }
+            latchAfterTimeout(deadline: deadline)
             throw error
         }
+    }
+
+    /// The socket, for a read: checks that the object is open, readable and not latched.
+    @inline(__always) private func socketForReading() throws -> any RawSocket {
+        let socket = try checkClosed()
+        guard reading else { throw IOError(.unsupportedOperation, "File or stream is not readable.") }
+        if timeoutOccurred && timeoutPolicy == .latch {
+            throw IOError(.timedOutObject, "cannot read from timed out object")
+        }
+        return socket
+    }
+
+    /// Sets the latch after a read's timeout. The latch is CPython's answer to the socket's
+    /// timeout. A caller's deadline is a GreenIO budget the caller may renew, so its expiry does
+    /// not latch.
+    private func latchAfterTimeout(deadline: Deadline?) {
+        if deadline.map({ !$0.hasPassed }) ?? true { timeoutOccurred = true }
+    }
+
+    /// Parks the calling green thread until a read would make progress — bytes, the end of the
+    /// stream or an error are waiting — without a buffer (`RawSocket.waitUntilReadable`); no
+    /// CPython equivalent. It may return early (the read that follows then waits as usual), and
+    /// returns at once in non-blocking mode. A buffered reader waits this way so that a connection
+    /// parked between messages holds no buffer.
+    ///
+    /// - Parameter deadline: an absolute limit on top of the socket's timeout.
+    /// - Throws: as `readInto(_:deadline:)`: `IOError` `.invalidArgument` "I/O operation on closed
+    ///   file."; `.unsupportedOperation` "File or stream is not readable."; `.timedOutObject`
+    ///   "cannot read from timed out object" after an earlier timeout under `.latch`; `.timedOut`,
+    ///   which sets the latch when the socket's timeout expired (not when only `deadline` did);
+    ///   socket errors; `CancellationError`.
+    public func waitUntilReadable(deadline: Deadline? = nil) async throws {
+        let socket = try socketForReading()
+        do {
+            try await socket.waitUntilReadable(deadline: deadline)
+        } catch let error as IOError where error.kind == .timedOut {
+            latchAfterTimeout(deadline: deadline)
+            throw error
+        }
+    }
+
+    /// True when the socket is in non-blocking mode (false once closed).
+    var isNonBlocking: Bool {
+        guard let socket else { return false }
+        return socket.timeout == .nonBlocking
     }
 
     /// CPython's `RawIOBase.read(n)`: one raw read of at most `n` bytes; `n < 0` reads to the end
