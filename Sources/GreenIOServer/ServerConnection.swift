@@ -35,8 +35,9 @@ public final class ServerConnection: @unchecked Sendable {
     public private(set) var requestCount = 0
 
     private let server: ServerState
-    /// The last write or flush timed out (so the close reason is "timed out sending").
-    private(set) var sendTimedOut = false
+    /// True once a `write` or `flush` of this connection timed out (the close reason is then
+    /// "timed out sending"), so a handler can tell it from a read timeout.
+    public private(set) var sendTimedOut = false
 
     init(socket: any RawSocket, peer: SocketAddress, hubIndex: Int, logger: Logger, file: BufferedRWPair,
          firstDeadline: Deadline?, server: ServerState) {

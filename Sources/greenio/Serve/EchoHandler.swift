@@ -7,27 +7,29 @@ enum EchoHandler {
     static let timeoutReply = Array("ERR timeout\n".utf8)
     static let lineTooLongReply = Array("ERR line too long\n".utf8)
 
-    /// Serves one connection: echoes lines (flushing once no complete line is left to read),
-    /// answers a line timeout with `ERR timeout` and an over-long line with `ERR line too long`
-    /// before closing, and echoes a final unterminated line at the end of the stream.
+    /// Serves one connection: echoes every complete line received with one write and one flush
+    /// per batch (`withCompleteLines`: no array per line, and the batch is answered before the
+    /// next wait), answers a line timeout with `ERR timeout` and an over-long line with
+    /// `ERR line too long` before closing, and echoes a final unterminated line at the end of
+    /// the stream.
     @Sendable static func serve(_ connection: ServerConnection) async throws -> CloseReason {
         while true {
-            let line: [UInt8]
+            let more: Bool
             do {
-                line = try await connection.readLine()
-            } catch let error as IOError where error.kind == .timedOut {
+                more = try await connection.withCompleteLines { lines in
+                    if lines.isEmpty { return false }
+                    try await connection.write(lines)
+                    return true
+                }
+            } catch let error as IOError where error.kind == .timedOut && !connection.sendTimedOut {
                 await connection.sendFinalReply(timeoutReply)
                 return .timeout
             } catch let error as IOError where error.kind == .lineTooLong {
                 await connection.sendFinalReply(lineTooLongReply)
                 return .lineTooLong
             }
-            if line.isEmpty {
-                try await connection.flush()
-                return .endOfStream
-            }
-            try await connection.write(line)
-            if connection.reader.bufferedByteCount == 0 { try await connection.flush() }
+            try await connection.flush()
+            if !more { return .endOfStream }
         }
     }
 }
