@@ -11,6 +11,9 @@
 #   Benchmarks/memory.sh                  # from the package root or anywhere
 #   CONNS=5000 WAVES=4 SERVERS="greenio eventlet gevent asyncio nio c redis" MODES="plain tls" Benchmarks/memory.sh
 #   GREENIO=/path/to/greenio Benchmarks/memory.sh   # skip the release build
+#   BASELINE=/path/to/other/greenio SERVERS="greenio baseline" Benchmarks/memory.sh   # two builds side by side
+#   SERVERS=readme Benchmarks/memory.sh   # servers written as the README shows: line-server (TLS, answers in
+#                                         # capitals) and service-group-example (plain), both on GreenIOServer
 #   NIO=/path/to/nio-echo C_SRC=/path/to/echo.c     # peers built elsewhere (defaults: Benchmarks/.build/release/
 #                                                   # nio-echo, Benchmarks/c/echo.c; each skipped if absent)
 set -euo pipefail
@@ -37,10 +40,13 @@ if [[ ! -x "$PY" ]] || ! "$PY" -c 'import eventlet, gevent' 2>/dev/null; then
     "$VENV/bin/pip" install -q eventlet gevent
 fi
 
-# greenio (release).
+# greenio (release), and the README-style examples when asked for.
 if [[ -z "${GREENIO:-}" ]]; then
     (cd "$ROOT" && swift build -c release --product greenio >&2)
     GREENIO="$ROOT/.build/release/greenio"
+fi
+if [[ " $SERVERS " == *" readme "* ]]; then
+    (cd "$ROOT" && swift build -c release --product line-server >&2 && swift build -c release --product service-group-example >&2)
 fi
 NIO=${NIO:-"$HERE/.build/release/nio-echo"}
 C_SRC=${C_SRC:-"$HERE/c/echo.c"}
@@ -57,6 +63,19 @@ start_server() {
         greenio)
             [[ $mode == tls ]] && tls=(--tls --cert "$WORK/cert.pem" --key "$WORK/key.pem")
             "$GREENIO" serve --host 127.0.0.1 --port 0 "${tls[@]}" >"$out" 2>"$WORK/$name-$mode.err" &
+            ;;
+        baseline)
+            [[ -n ${BASELINE:-} ]] || return 1
+            [[ $mode == tls ]] && tls=(--tls --cert "$WORK/cert.pem" --key "$WORK/key.pem")
+            "$BASELINE" serve --host 127.0.0.1 --port 0 "${tls[@]}" >"$out" 2>"$WORK/$name-$mode.err" &
+            ;;
+        readme)
+            # They log "… listening on 127.0.0.1:PORT" to standard error.
+            if [[ $mode == tls ]]; then
+                "$ROOT/.build/release/line-server" 0 >"$out" 2>&1 &
+            else
+                "$ROOT/.build/release/service-group-example" 0 >"$out" 2>&1 &
+            fi
             ;;
         eventlet|gevent|asyncio)
             [[ $mode == tls ]] && tls=(--tls "$WORK/cert.pem" "$WORK/key.pem")
@@ -102,7 +121,7 @@ start_server() {
     SERVER_PID=$!
     local i
     for i in $(seq 100); do
-        PORT=$(sed -n 's/^listening on [^ ]*:\([0-9][0-9]*\).*/\1/p' "$out" | head -1)
+        PORT=$(sed -n 's/^\(.* \)\{0,1\}listening on [^ ]*:\([0-9][0-9]*\).*/\2/p' "$out" | head -1)
         [[ -n "$PORT" ]] && return 0
         kill -0 "$SERVER_PID" 2>/dev/null || break
         sleep 0.1
@@ -122,6 +141,7 @@ for name in $SERVERS; do
         echo "$name $mode (pid $SERVER_PID, port $PORT):" >&2
         flag=(); [[ $mode == tls ]] && flag=(--tls)
         [[ $name == redis ]] && flag+=(--resp)
+        [[ $name == readme && $mode == tls ]] && flag+=(--upper)
         if json=$("$PY" "$HERE/python/memclient.py" --port "$PORT" --pid "$SERVER_PID" \
                   --conns "$CONNS" --waves "$WAVES" --settle "$SETTLE" "${flag[@]}"); then
             ROWS+=("$(printf '%s\t%s\t%s' "$name" "$mode" "$json")")

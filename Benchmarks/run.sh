@@ -39,6 +39,11 @@
 #   start_trio() { if [[ $1 == tls ]]; then exec "$PY" trio_echo.py --port "$2" --tls "$CERT" "$KEY";
 #                  else exec "$PY" trio_echo.py --port "$2"; fi; }
 #
+# Comparing two builds of greenio: BASELINE=/path/to/other/greenio adds the server "baseline", that binary's
+# `greenio serve` started exactly as greenio's (e.g. the last release against the working tree):
+#
+#   BASELINE=/tmp/old/.build/release/greenio INTERLEAVE=1 RUNS=5 SERVERS="greenio baseline" Benchmarks/run.sh
+#
 # Exit status: non-zero if any bench run failed (errors or mismatches) or a server did not start.
 set -euo pipefail
 
@@ -99,6 +104,14 @@ start_greenio() {
         OPENSSL_CONF=$TLS_CONF exec "$GREENIO" serve --host 127.0.0.1 --port "$2" --tls --cert "$CERT" --key "$KEY"
     else
         exec "$GREENIO" serve --host 127.0.0.1 --port "$2"
+    fi
+}
+if [[ -n ${BASELINE:-} ]]; then SERVERS_ALL+=(baseline); fi
+start_baseline() {
+    if [[ $1 == tls ]]; then
+        OPENSSL_CONF=$TLS_CONF exec "$BASELINE" serve --host 127.0.0.1 --port "$2" --tls --cert "$CERT" --key "$KEY"
+    else
+        exec "$BASELINE" serve --host 127.0.0.1 --port "$2"
     fi
 }
 start_nio() {

@@ -22,6 +22,7 @@ def rss_kib(pid):
 
 
 RESP = False  # --resp: send an inline PING and expect +PONG (for redis-server) instead of a line echo
+UPPER = False  # --upper: expect the line back in capitals (the line-server example)
 
 
 async def open_one(host, port, ctx, i, sem, timeout):
@@ -31,7 +32,7 @@ async def open_one(host, port, ctx, i, sem, timeout):
         writer.write(line)
         await writer.drain()
         back = await asyncio.wait_for(reader.readline(), timeout)
-        if back != (b"+PONG\r\n" if RESP else line):
+        if back != (b"+PONG\r\n" if RESP else line.upper() if UPPER else line):
             raise RuntimeError(f"connection {i}: echo mismatch {back!r}")
         return writer
 
@@ -54,13 +55,15 @@ async def main():
     p.add_argument("--pid", type=int, required=True)
     p.add_argument("--tls", action="store_true")
     p.add_argument("--resp", action="store_true", help="PING/PONG instead of a line echo (redis-server)")
+    p.add_argument("--upper", action="store_true", help="expect each line back in capitals (line-server)")
     p.add_argument("--conns", type=int, default=5000)
     p.add_argument("--waves", type=int, default=4)
     p.add_argument("--concurrency", type=int, default=100)
     p.add_argument("--settle", type=float, default=1.0, help="seconds to wait before each RSS reading")
     args = p.parse_args()
-    global RESP
+    global RESP, UPPER
     RESP = args.resp
+    UPPER = args.upper
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = min(hard, args.conns + 1000)
