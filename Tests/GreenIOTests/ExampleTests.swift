@@ -51,4 +51,32 @@ struct ExampleTests {
         }
         #expect(status == 0, "\(child.errorText())")
     }
+
+    @Test("service-group-example: the server runs in a ServiceGroup, and SIGTERM drains it and ends the group with exit 0")
+    func serviceGroupExample() async throws {
+        let executable = String(greenioExecutable.dropLast("greenio".count)) + "service-group-example"
+        let child = try ChildProcess(["0"], executable: executable)
+        defer { child.terminate() }
+        let (status, closedAfter) = try await onHub(limit: .seconds(40)) { () -> (Int32, Double) in
+            try await child.waitForErrorOutput(containing: "listening on 127.0.0.1:", deadline: .after(.seconds(20)))
+            let log = child.errorText()
+            let start = try #require(log.range(of: "listening on 127.0.0.1:")).upperBound
+            let port = try #require(Int(log[start...].prefix { $0.isNumber }))
+            let client = try await connectToServer(port: port)
+            defer { client.close() }
+            #expect(try await echoCheck(client, "in a group\n", within: .seconds(5)) == nil)
+            let signalled = Deadline.now
+            child.send(SIGTERM)
+            try await child.waitForErrorOutput(containing: "janitor: shutting down", deadline: .after(.seconds(10)))
+            // The connection is served through the drain, then closed at its end (2 s).
+            #expect(try await echoCheck(client, "draining\n", within: .seconds(5)) == nil)
+            #expect(try await receiveToEnd(client, within: .seconds(10)).isEmpty)
+            let closedAfter = seconds(since: signalled)
+            return (try await child.waitForExit(deadline: .after(.seconds(10))), closedAfter)
+        }
+        #expect(status == 0, "\(child.errorText())")
+        #expect(closedAfter > 1.5 && closedAfter < 6, "closed \(closedAfter) s after SIGTERM")
+        #expect(child.errorText().contains("(server stopping)"))
+        #expect(child.errorText().contains("all services stopped"))
+    }
 }
