@@ -40,15 +40,17 @@ final class HubWorker: @unchecked Sendable {
     /// - Throws: `IOError` if the thread cannot be created (the descriptors are then closed).
     func start(listeners descriptors: [Int32]) throws {
         do {
-            try HubThread.start(name: "greenio-hub-\(index)") { [self] in
-                do {
-                    try Hub.run { await self.run(listeners: descriptors) }
-                } catch {
-                    self.state.recordFailure(ServerError("hub \(self.index) failed: \(error)"))
+            try Hub.startThread(name: "greenio-hub-\(index)", running: { [self] in
+                // SIGINT and SIGTERM go to the thread that waits for them, never to a hub.
+                StopSignals.blockInThisThread()
+                await self.run(listeners: descriptors)
+            }, completion: { [self] outcome in
+                if case .failure(let error) = outcome {
+                    state.recordFailure(ServerError("hub \(index) failed: \(error)"))
                 }
-                self.ready.fulfill(())
-                self.finished.fulfill(())
-            }
+                ready.fulfill(())
+                finished.fulfill(())
+            })
         } catch {
             for fd in descriptors { _ = close(fd) }
             throw error

@@ -98,15 +98,38 @@ extension Hub {
     /// - Throws: `IOError` if the hub or the thread cannot be created.
     public static func startThread(name: String = "greenio-hub") throws -> Hub {
         let hub = try Hub()
-        let context = Unmanaged.passRetained(ThreadStart(hub: hub, name: name)).toOpaque()
+        try startThread(named: name) {
+            hub.runLoop { false }
+            hub.runLoop(retiring: true) { hub.greenThreads.isEmpty }
+            hub.finished.store(true, ordering: .releasing)
+        }
+        return hub
+    }
+
+    /// Starts a new thread that does what `run(_:)` does on the calling thread: creates a hub,
+    /// runs `body` as its first green thread, cancels the green threads still running when `body`
+    /// returns and waits for them; then it calls `completion` with `body`'s outcome (or the error
+    /// that kept the hub from starting) and the thread ends.
+    ///
+    /// - Throws: `IOError` if the thread cannot be created (then neither runs).
+    public static func startThread(name: String, running body: sending @escaping () async throws -> Void,
+                                   completion: @escaping @Sendable (Result<Void, any Error>) -> Void) throws {
+        nonisolated(unsafe) let body = body
+        try startThread(named: name) {
+            completion(Result { try Hub.run(body) })
+        }
+    }
+
+    /// Starts a detached thread named `name` that runs `main`. The corresponding C function is
+    /// `pthread_create`.
+    private static func startThread(named name: String, _ main: @escaping () -> Void) throws {
+        let context = Unmanaged.passRetained(ThreadStart(name: name, main: main)).toOpaque()
         var thread = pthread_t()
         let result = pthread_create(&thread, nil, { raw in
             guard let raw else { return nil }
             let start = Unmanaged<ThreadStart>.fromOpaque(raw).takeRetainedValue()
             cgreenio_set_thread_name(start.name)
-            start.hub.runLoop { false }
-            start.hub.runLoop(retiring: true) { start.hub.greenThreads.isEmpty }
-            start.hub.finished.store(true, ordering: .releasing)
+            start.main()
             return nil
         }, context)
         guard result == 0 else {
@@ -114,7 +137,6 @@ extension Hub {
             throw IOError.system(Errno(rawValue: result))
         }
         pthread_detach(thread)
-        return hub
     }
 
     /// Asks the hub to stop: its green threads are cancelled, and the loop returns once they have
@@ -136,11 +158,11 @@ extension Hub {
 }
 
 private final class ThreadStart {
-    let hub: Hub
     let name: String
-    init(hub: Hub, name: String) {
-        self.hub = hub
+    let main: () -> Void
+    init(name: String, main: @escaping () -> Void) {
         self.name = name
+        self.main = main
     }
 }
 
