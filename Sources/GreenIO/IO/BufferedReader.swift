@@ -26,7 +26,7 @@ public final class BufferedReader: BinaryReading, @unchecked Sendable {
     /// longer than this grow the buffer for as long as they need it.
     public let bufferSize: Int
     /// True once `close()` was called.
-    public private(set) var isClosed = false
+    @exclusivity(unchecked) public private(set) var isClosed = false
 
     @exclusivity(unchecked) var buffer: ReadBuffer
     @exclusivity(unchecked) var isBusy = false
@@ -89,7 +89,7 @@ public final class BufferedReader: BinaryReading, @unchecked Sendable {
     func fill(atLeast minimum: Int, deadline: Deadline?) async throws -> Int? {
         if buffer.count == 0 {
             buffer.releaseIfEmpty()
-            if !raw.isNonBlocking { try await raw.waitUntilReadable(deadline: deadline) }
+            try await raw.waitUntilReadable(deadline: deadline, unlessNonBlocking: true)
         }
         let space = buffer.freeSpace(atLeast: minimum)
         do {

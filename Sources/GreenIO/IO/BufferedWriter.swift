@@ -22,7 +22,7 @@ public final class BufferedWriter: BinaryWriting, @unchecked Sendable {
     /// The buffer size: writes up to this size are collected before anything is sent.
     public let bufferSize: Int
     /// True once `close()` was called.
-    public private(set) var isClosed = false
+    @exclusivity(unchecked) public private(set) var isClosed = false
 
     /// Unsent bytes are `storage[0..<count]`. The storage is allocated when bytes are buffered and
     /// freed whenever a flush (or the drain before a large write) leaves it empty, so an idle writer
@@ -118,7 +118,7 @@ public final class BufferedWriter: BinaryWriting, @unchecked Sendable {
 
     /// Sends buffered bytes until none are left, then frees the storage.
     /// - Returns: false if the socket would block first (the rest stays buffered, at the front).
-    private func drain(deadline: Deadline?) async throws -> Bool {
+    @inline(__always) private func drain(deadline: Deadline?) async throws -> Bool {
         // Bytes are only added between drains, so the most this allocation holds shows here.
         if count > BufferedWriter.smallCapacity { writesAreLarge = true }
         var sent = 0

@@ -8,23 +8,27 @@
 /// Closing the object releases its reference on the socket: the connection closes when the socket
 /// and every file object made from it are closed.
 public final class SocketIO: @unchecked Sendable {
+    // The state is used by one green thread at a time and never lent across a suspension
+    // (`@exclusivity(unchecked)`: dynamic exclusivity checks cost about 150 instructions an access,
+    // several accesses a read, on every line a buffered reader reads).
+
     /// The socket; nil once this object is closed.
-    public private(set) var socket: (any RawSocket)?
+    @exclusivity(unchecked) public private(set) var socket: (any RawSocket)?
     /// "rb", "wb" or "rwb".
     public let mode: String
     let reading: Bool
     let writing: Bool
     /// True once `close()` was called.
-    public private(set) var isClosed = false
+    @exclusivity(unchecked) public private(set) var isClosed = false
     /// True once a read timed out (CPython's `_timeout_occurred`); never cleared.
-    public private(set) var timeoutOccurred = false
+    @exclusivity(unchecked) public private(set) var timeoutOccurred = false
     /// What happens to reads after a timeout; CPython's latch by default.
-    public var timeoutPolicy: TimeoutPolicy = .latch
+    @exclusivity(unchecked) public var timeoutPolicy: TimeoutPolicy = .latch
     /// Bytes received through this object so far (GreenIO's addition, for per-connection
     /// accounting; after TLS, the application's bytes).
-    public private(set) var bytesRead = 0
+    @exclusivity(unchecked) public private(set) var bytesRead = 0
     /// Bytes sent through this object so far.
-    public private(set) var bytesWritten = 0
+    @exclusivity(unchecked) public private(set) var bytesWritten = 0
 
     /// Makes a raw file object over `socket` (Python's `SocketIO(sock, mode)`). Like CPython's
     /// constructor it does not take a file reference on the socket; `makeSocketIO(mode:)` does.
@@ -115,7 +119,7 @@ public final class SocketIO: @unchecked Sendable {
     ///   from timed out object" after an earlier timeout under `.latch`; `.timedOut`, which sets
     ///   the latch when the socket's timeout expired (not when only `deadline` did); any other
     ///   socket error unchanged; `CancellationError`.
-    public func readInto(_ buffer: UnsafeMutableRawBufferPointer, deadline: Deadline? = nil) async throws -> Int? {
+    @inline(__always) public func readInto(_ buffer: UnsafeMutableRawBufferPointer, deadline: Deadline? = nil) async throws -> Int? {
         let socket = try socketForReading()
         do {
             switch try await socket.receive(into: buffer, deadline: deadline) {
@@ -160,19 +164,20 @@ public final class SocketIO: @unchecked Sendable {
     ///   which sets the latch when the socket's timeout expired (not when only `deadline` did);
     ///   socket errors; `CancellationError`.
     public func waitUntilReadable(deadline: Deadline? = nil) async throws {
+        try await waitUntilReadable(deadline: deadline, unlessNonBlocking: false)
+    }
+
+    /// `waitUntilReadable(deadline:)`, which with `unlessNonBlocking` returns at once (after the
+    /// checks) in non-blocking mode, without asking the socket: a buffered reader then just reads.
+    @inline(__always) func waitUntilReadable(deadline: Deadline?, unlessNonBlocking: Bool) async throws {
         let socket = try socketForReading()
+        if unlessNonBlocking && socket.timeout == .nonBlocking { return }
         do {
             try await socket.waitUntilReadable(deadline: deadline)
         } catch let error as IOError where error.kind == .timedOut {
             latchAfterTimeout(deadline: deadline)
             throw error
         }
-    }
-
-    /// True when the socket is in non-blocking mode (false once closed).
-    var isNonBlocking: Bool {
-        guard let socket else { return false }
-        return socket.timeout == .nonBlocking
     }
 
     /// CPython's `RawIOBase.read(n)`: one raw read of at most `n` bytes; `n < 0` reads to the end
@@ -232,7 +237,7 @@ public final class SocketIO: @unchecked Sendable {
     /// - Throws: `IOError` `.invalidArgument` "I/O operation on closed file.";
     ///   `.unsupportedOperation` "File or stream is not writable."; socket errors unchanged
     ///   (`.timedOut` does not latch writes); `CancellationError`.
-    public func write(_ bytes: UnsafeRawBufferPointer, deadline: Deadline? = nil) async throws -> Int? {
+    @inline(__always) public func write(_ bytes: UnsafeRawBufferPointer, deadline: Deadline? = nil) async throws -> Int? {
         let socket = try checkClosed()
         guard writing else { throw IOError(.unsupportedOperation, "File or stream is not writable.") }
         switch try await socket.send(bytes, deadline: deadline) {
