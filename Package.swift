@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "GreenIO", targets: ["GreenIO"]),
+        .library(name: "GreenIORESP", targets: ["GreenIORESP"]),
         .executable(name: "greenio", targets: ["greenio"]),
         .executable(name: "smtp-example", targets: ["SMTPExample"]),
     ],
@@ -28,10 +29,16 @@ let package = Package(
                 .enableUpcomingFeature("NonisolatedNonsendingByDefault"),
             ]
         ),
+        .target(
+            name: "GreenIORESP",
+            dependencies: ["GreenIO"],
+            swiftSettings: [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]
+        ),
         .executableTarget(
             name: "greenio",
             dependencies: [
                 "GreenIO",
+                "GreenIORESP",
                 "CGreenIO",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -45,7 +52,7 @@ let package = Package(
         ),
         .testTarget(
             name: "GreenIOTests",
-            dependencies: ["GreenIO", "CGreenIO", "greenio", "SMTPExample"]
+            dependencies: ["GreenIO", "GreenIORESP", "CGreenIO", "greenio", "SMTPExample"]
         ),
     ],
     swiftLanguageModes: [.v6]
@@ -57,7 +64,7 @@ if Context.environment["GREENIO_FUZZ"] != nil {
     package.products.append(.executable(name: "greenio-fuzz", targets: ["GreenIOFuzz"]))
     package.targets.append(.executableTarget(
         name: "GreenIOFuzz",
-        dependencies: ["GreenIO"],
+        dependencies: ["GreenIO", "GreenIORESP"],
         path: "Fuzz/GreenIOFuzz",
         swiftSettings: [
             .enableUpcomingFeature("NonisolatedNonsendingByDefault"),

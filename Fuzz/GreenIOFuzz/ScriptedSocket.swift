@@ -14,7 +14,7 @@ import GreenIO
 /// Once the plan is used up, the rest of the stream is served in one piece, then the stream ends
 /// as `ending` says — for ever, as a real socket (and a TLS socket's sticky EOF error) does.
 /// Sends are all accepted and recorded.
-final class ScriptedSocket: RawSocket, EchoConnection, @unchecked Sendable {
+final class ScriptedSocket: RawSocket, @unchecked Sendable {
     enum Step: Equatable {
         case data(Int)
         case wouldBlock

@@ -4,9 +4,6 @@ import GreenIO
 /// through the raw socket protocol. The sessions are generic over it, so the plain path is
 /// specialized for `Socket` and pays nothing for TLS.
 protocol EchoConnection: RawSocket {
-    /// Sets the timeout mode (Python's `settimeout`); it applies to file objects made from the socket.
-    func setTimeout(_ mode: TimeoutMode) throws
-
     /// Gets the connection ready for its first line, within `deadline` (the first line's): TCP_NODELAY
     /// for a plain socket, the handshake for TLS.
     /// - Throws: `EchoPreparationFailure` with the reason to log, `CancellationError`, or `IOError`.

@@ -1,4 +1,5 @@
 import GreenIO
+import GreenIORESP
 
 /// What `greenio serve --protocol resp` shares between its connections.
 struct RESPSettings: Sendable {
@@ -9,10 +10,10 @@ struct RESPSettings: Sendable {
 }
 
 /// One client connection of `greenio serve --protocol resp`, served by its own green thread
-/// through GreenIO's file objects (`makeReadWritePair`): each command is read with
-/// `RESPCommandReader` and answered into the buffered writer, which is flushed when the reader has
-/// no buffered input left (or must wait for the rest of a command), so a pipelined batch gets its
-/// replies in one send.
+/// through GreenIO's file objects (`makeReadWritePair`) and GreenIORESP's command loop
+/// (`RESPConnection`: commands decoded in place from the reader's buffer, replies flushed once per
+/// pipelined batch). This adapter adds the CLI's part: preparing the socket, the log lines and the
+/// goodbye before a close.
 struct RESPSession<Connection: EchoConnection>: Sendable {
     let socket: Connection
     let name: ConnectionName
@@ -38,48 +39,32 @@ struct RESPSession<Connection: EchoConnection>: Sendable {
     private func serveCommands(firstDeadline: Deadline?) async throws -> String {
         let file = try socket.makeReadWritePair()
         defer { file.reader.close() }  // Releases the file's reference; unsent replies are dropped.
-        let commands = RESPCommandReader(file: file, connection: socket, maxLine: settings.maxLine, maxBulk: resp.maxBulk)
-        var reply: [UInt8] = []
-        var deadline = firstDeadline
-        while true {
-            let arguments: [[UInt8]]
-            do {
-                if let buffered = try commands.nextBuffered() {
-                    arguments = buffered
-                } else {
-                    guard let next = try await commands.next(deadline: deadline) else { return "end of stream" }
-                    arguments = next
-                }
-            } catch let error as RESPProtocolError {
-                reply.removeAll(keepingCapacity: true)
-                RESPReply.error("ERR \(error)").encode(into: &reply)
-                await sayGoodbye(reply, file: file)
-                return "protocol error: \(error.message)"
-            } catch let error as IOError where error.kind == .timedOut {
-                return "timeout"  // As Redis, an idle client is closed without a reply.
-            }
-            let (answer, closes) = resp.commands.execute(arguments)
-            reply.removeAll(keepingCapacity: true)
-            answer.encode(into: &reply)
-            deadline = settings.lineTimeout.map { Deadline.after($0) }
-            if closes {
-                await sayGoodbye(reply, file: file)
-                return "quit"
-            }
-            try await file.write(reply, deadline: deadline)
-            // Pipelining: answer every command already received, then send the replies at once
-            // (`commands` also flushes before it has to wait in the middle of a command).
-            if file.reader.bufferedByteCount == 0 { try await file.flush(deadline: deadline) }
+        let connection = RESPConnection(
+            commands: resp.commands, decoder: RESPDecoder(maxLine: settings.maxLine, maxBulk: resp.maxBulk))
+        let lineTimeout = settings.lineTimeout
+        let end = try await connection.serve(file: file, firstDeadline: firstDeadline) {
+            lineTimeout.map { Deadline.after($0) }
+        }
+        switch end {
+        case .endOfStream:
+            return "end of stream"
+        case .quit:
+            await sayGoodbye(file)
+            return "quit"
+        case .protocolError(let error):
+            await sayGoodbye(file)
+            return "protocol error: \(error.message)"
+        case .timeout:
+            return "timeout"  // As Redis, an idle client is closed without a reply.
         }
     }
 
-    /// Sends the replies still buffered and `last`, ends the server's side, and reads and discards
-    /// input for a while, so that the close that follows does not reset the connection before the
-    /// client has read them. Best effort.
-    private func sayGoodbye(_ last: [UInt8], file: BufferedRWPair) async {
+    /// Sends the replies still buffered (the last one included), ends the server's side, and reads
+    /// and discards input for a while, so that the close that follows does not reset the
+    /// connection before the client has read them. Best effort.
+    private func sayGoodbye(_ file: BufferedRWPair) async {
         let deadline = Deadline.after(settings.lingerTime)
         do {
-            try await file.write(last, deadline: deadline)
             try await file.flush(deadline: deadline)
             try socket.shutdown(.write)
         } catch {

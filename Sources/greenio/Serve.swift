@@ -1,4 +1,5 @@
 import ArgumentParser
+import GreenIORESP
 
 /// What `greenio serve` speaks.
 enum ServeProtocol: String, ExpressibleByArgument, CaseIterable, Sendable {

@@ -1,0 +1,97 @@
+import GreenIO
+
+/// Why `RESPConnection.serve` stopped.
+public enum RESPEnd: Sendable, Equatable {
+    /// The client ended the stream (a command it cut short is dropped).
+    case endOfStream
+    /// The client sent QUIT; its `+OK` was written.
+    case quit
+    /// The client broke the protocol; `-ERR Protocol error: …` was written.
+    case protocolError(RESPProtocolError)
+    /// The next command did not arrive whole within its deadline; nothing was written for it (as
+    /// Redis closes an idle client without a reply).
+    case timeout
+}
+
+/// Serves one client connection of a RESP2 server: decodes each command with a `RESPDecoder`
+/// straight from the reader's buffer, runs it on `commands` and writes the reply into the writer.
+///
+/// Replies are sent only when the next command has not arrived whole, just before waiting for more
+/// input: a pipelined batch gets its replies in one send, and a client never waits for replies the
+/// server holds back.
+public struct RESPConnection: Sendable {
+    /// The commands, on their key space.
+    public let commands: RESPCommands
+    /// The decoder each `serve` starts from (its limits).
+    public let decoder: RESPDecoder
+
+    /// A connection server running `commands`, decoding with `decoder`'s limits.
+    public init(commands: RESPCommands, decoder: RESPDecoder = RESPDecoder()) {
+        self.commands = commands
+        self.decoder = decoder
+    }
+
+    /// Reads and answers commands on `file` (a socket's `makeReadWritePair()`, in blocking or
+    /// timeout mode) until the stream ends, the client quits, breaks the protocol or times out.
+    ///
+    /// Each command must arrive whole, and each wait for input end, within its deadline: the first
+    /// command's is `firstDeadline`, each later one's is `nextDeadline()`, asked once a command
+    /// has been run (so a timeout is measured from the previous command). Replies are written with
+    /// the deadline of the command that follows them. nil means no deadline.
+    ///
+    /// On `.quit` and `.protocolError` the last reply is written into `file`'s writer (best effort:
+    /// a failure to write it is ignored) and may still be buffered: the caller flushes it, and
+    /// should let the client read it before closing (shut down the writing side, read for a
+    /// while). On every end, replies to earlier commands may still be buffered too.
+    /// - Returns: why it stopped.
+    /// - Throws: `IOError` from a write or flush (`.timedOut` when the client does not read its
+    ///   replies in time) or from the socket (reset, TLS errors; `.wouldBlock` if the socket is
+    ///   non-blocking and no input is ready), `.invalidArgument` or `.busy` if `file` is closed or
+    ///   used by another green thread; `CancellationError`.
+    public func serve(file: BufferedRWPair, firstDeadline: Deadline?,
+                      nextDeadline: () -> Deadline?) async throws -> RESPEnd {
+        var decoder = decoder
+        var deadline = firstDeadline
+        var reply: [UInt8] = []
+        while true {
+            let decoding = try file.reader.consumeBuffered { bytes in
+                let decoding = decoder.decode(bytes)
+                return (decoding.consumed, decoding)
+            }
+            switch decoding {
+            case .command(let arguments, _):
+                let (answer, closes) = commands.execute(arguments)
+                reply.removeAll(keepingCapacity: true)
+                answer.encode(into: &reply)
+                deadline = nextDeadline()
+                if closes {
+                    await writeLast(reply, to: file, deadline: deadline)
+                    return .quit
+                }
+                try await file.write(reply, deadline: deadline)
+            case .needMore:
+                // Pipelining: every command already received is answered; send the replies at
+                // once, before waiting.
+                if file.writer.bufferedByteCount > 0 { try await file.flush(deadline: deadline) }
+                let filled: Int?
+                do {
+                    filled = try await file.reader.fill(deadline: deadline)
+                } catch let error as IOError where error.kind == .timedOut {
+                    return .timeout
+                }
+                guard let filled else { throw IOError.wouldBlock() }
+                if filled == 0 { return .endOfStream }
+            case .protocolError(let error):
+                reply.removeAll(keepingCapacity: true)
+                RESPReply.error("ERR \(error)").encode(into: &reply)
+                await writeLast(reply, to: file, deadline: deadline)
+                return .protocolError(error)
+            }
+        }
+    }
+
+    /// Writes the reply that ends the connection; best effort.
+    private func writeLast(_ reply: [UInt8], to file: BufferedRWPair, deadline: Deadline?) async {
+        _ = try? await file.write(reply, deadline: deadline)
+    }
+}
