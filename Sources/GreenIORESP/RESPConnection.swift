@@ -13,20 +13,29 @@ public enum RESPEnd: Sendable, Equatable {
     case timeout
 }
 
+/// What runs the commands `RESPConnection` decodes: `RESPCommands`, or a server's own.
+public protocol RESPCommandHandler: Sendable {
+    /// Runs one command (`arguments[0]` names it; there is at least one argument).
+    /// - Returns: the reply, and whether the connection ends after it (QUIT).
+    func execute(_ arguments: [[UInt8]]) -> (reply: RESPReply, closes: Bool)
+}
+
+extension RESPCommands: RESPCommandHandler {}
+
 /// Serves one client connection of a RESP2 server: decodes each command with a `RESPDecoder`
 /// straight from the reader's buffer, runs it on `commands` and writes the reply into the writer.
 ///
-/// Replies are sent only when the next command has not arrived whole, just before waiting for more
-/// input: a pipelined batch gets its replies in one send, and a client never waits for replies the
-/// server holds back.
-public struct RESPConnection: Sendable {
-    /// The commands, on their key space.
-    public let commands: RESPCommands
+/// Replies are sent when the next command has not arrived whole, just before waiting for more input
+/// (or earlier, when they fill the writer's buffer): a pipelined batch gets its replies in one
+/// send, and a client never waits for replies the server holds back.
+public struct RESPConnection<Commands: RESPCommandHandler>: Sendable {
+    /// What runs the commands.
+    public let commands: Commands
     /// The decoder each `serve` starts from (its limits).
     public let decoder: RESPDecoder
 
     /// A connection server running `commands`, decoding with `decoder`'s limits.
-    public init(commands: RESPCommands, decoder: RESPDecoder = RESPDecoder()) {
+    public init(commands: Commands, decoder: RESPDecoder = RESPDecoder()) {
         self.commands = commands
         self.decoder = decoder
     }
@@ -34,15 +43,15 @@ public struct RESPConnection: Sendable {
     /// Reads and answers commands on `file` (a socket's `makeReadWritePair()`, in blocking or
     /// timeout mode) until the stream ends, the client quits, breaks the protocol or times out.
     ///
-    /// Each command must arrive whole, and each wait for input end, within its deadline: the first
-    /// command's is `firstDeadline`, each later one's is `nextDeadline()`, asked once a command
-    /// has been run (so a timeout is measured from the previous command). Replies are written with
-    /// the deadline of the command that follows them. nil means no deadline.
+    /// Each command must arrive whole within its deadline: the first command's is `firstDeadline`,
+    /// each later one's is `nextDeadline()`, asked once the command before it has been run (so the
+    /// time is measured from the previous command). Replies are written and flushed within the
+    /// deadline of the command that follows them. nil means no deadline.
     ///
     /// On `.quit` and `.protocolError` the last reply is written into `file`'s writer (best effort:
-    /// a failure to write it is ignored) and may still be buffered: the caller flushes it, and
-    /// should let the client read it before closing (shut down the writing side, read for a
-    /// while). On every end, replies to earlier commands may still be buffered too.
+    /// a failure to write it is ignored) and may still be buffered with earlier ones: the caller
+    /// flushes them, and should let the client read them before closing (shut down the writing
+    /// side, read for a while). On `.endOfStream` and `.timeout` every reply was flushed.
     /// - Returns: why it stopped.
     /// - Throws: `IOError` from a write or flush (`.timedOut` when the client does not read its
     ///   replies in time) or from the socket (reset, TLS errors; `.wouldBlock` if the socket is
