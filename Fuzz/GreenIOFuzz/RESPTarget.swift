@@ -15,7 +15,8 @@ import GreenIORESP
 /// buffer-size byte, plan section, then the stream.
 ///
 /// Invariants: (1) the commands with their end offsets, and the protocol error or end, are the
-/// model's; every consumed count is within the bytes given. (2) the loop runs a prefix of the
+/// model's; every consumed count is within the bytes given; no command ends before the bytes the
+/// decoder says are missing have arrived. (2) the loop runs a prefix of the
 /// model's commands, each once exactly the stream through it is consumed; whenever it waits for
 /// input, every command that has arrived whole has run and every reply has been flushed; it ends
 /// as the model says (QUIT at the first QUIT, the model's protocol error, the end of the stream
@@ -76,6 +77,13 @@ struct RESPTarget {
                     check(consumed == model.commands[index].end, "command \(index) ends at \(consumed), model at \(model.commands[index].end)")
                     index += 1
                 case .needMore:
+                    // The bytes it says are missing are really needed before anything new.
+                    let missing = resumed.missingByteCount
+                    check(missing >= 1, "needMore with \(missing) bytes missing")
+                    if index < model.commands.count {
+                        check(model.commands[index].end >= consumed + buffer.count + missing,
+                              "\(missing) bytes said missing, command \(index) ends at \(model.commands[index].end)")
+                    }
                     break decoding
                 case .protocolError(let error):
                     check(index == model.commands.count, "error after \(index) commands, model has \(model.commands.count)")

@@ -34,6 +34,10 @@ public struct RESPConnection<Commands: RESPCommandHandler>: Sendable {
     /// The decoder each `serve` starts from (its limits).
     public let decoder: RESPDecoder
 
+    /// The most room made in the reader's buffer for the rest of a bulk string before it arrives
+    /// (as the 1 MiB pieces the reading path used to read): what a header's claim can cost.
+    static var largestRoom: Int { 1 << 20 }
+
     /// A connection server running `commands`, decoding with `decoder`'s limits.
     public init(commands: Commands, decoder: RESPDecoder = RESPDecoder()) {
         self.commands = commands
@@ -84,7 +88,8 @@ public struct RESPConnection<Commands: RESPCommandHandler>: Sendable {
                 if file.writer.bufferedByteCount > 0 { try await file.flush(deadline: deadline) }
                 let filled: Int?
                 do {
-                    filled = try await file.reader.fill(deadline: deadline)
+                    filled = try await file.reader.fill(room: min(decoder.missingByteCount, Self.largestRoom),
+                                                        deadline: deadline)
                 } catch let error as IOError where error.kind == .timedOut {
                     return .timeout
                 }

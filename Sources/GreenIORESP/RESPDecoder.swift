@@ -78,6 +78,13 @@ public struct RESPDecoder: Sendable {
     /// How many bytes of the line at `resume` are known to hold no `\n`.
     private var lineScanned = 0
 
+    /// After `.needMore`, the fewest bytes that must arrive before `decode` can return anything
+    /// new: the rest of a bulk string whose header has been decoded, with its CRLF; else 1. A caller
+    /// that reads into a buffer makes room for this many, so that a large bulk string arrives in few
+    /// reads — capped, since a header may announce up to `maxBulk` bytes. 0 after `.command` and
+    /// `.protocolError`.
+    public private(set) var missingByteCount = 0
+
     /// Makes a decoder with these limits (values below the minimum are raised to it).
     public init(maxLine: Int = defaultMaxLine, maxBulk: Int = defaultMaxBulk,
                 maxArguments: Int = defaultMaxArguments) {
@@ -100,6 +107,7 @@ public struct RESPDecoder: Sendable {
             switch line(in: bytes, from: position) {
             case .incomplete(let scanned):
                 lineScanned = scanned
+                missingByteCount = 1
                 return .needMore(consumed: position)
             case .tooLong:
                 return fail(RESPProtocolError("line longer than \(maxLine) bytes"))
@@ -109,6 +117,7 @@ public struct RESPDecoder: Sendable {
                     let words = Self.inlineArguments(content)
                     position = next
                     if words.isEmpty { continue }
+                    missingByteCount = 0
                     return .command(arguments: words, consumed: position)
                 }
                 guard let count = content.dropFirst().decimalInteger, count <= maxArguments else {
@@ -145,7 +154,12 @@ public struct RESPDecoder: Sendable {
                 }
             }
             // The data and its CRLF (written so that a length near Int.max cannot overflow).
-            guard bytes.count - position - 2 >= bulkLength else { return suspend(start: start, at: position) }
+            guard bytes.count - position - 2 >= bulkLength else {
+                let suspended = suspend(start: start, at: position)
+                let missing = bulkLength - (bytes.count - position)  // At least -1.
+                missingByteCount = missing > Int.max - 2 ? Int.max : missing + 2
+                return suspended
+            }
             let end = position + bulkLength
             guard bytes[end] == 13, bytes[end + 1] == 10 else {
                 return fail(RESPProtocolError("expected CRLF after a bulk string of \(bulkLength) bytes"))
@@ -167,6 +181,7 @@ public struct RESPDecoder: Sendable {
 
     /// Forgets the command in progress.
     private mutating func reset() {
+        missingByteCount = 0
         expected = 0
         arguments = []
         resume = 0
@@ -177,6 +192,7 @@ public struct RESPDecoder: Sendable {
     /// Keeps the command that starts at `start` for the next call, to go on at `position`.
     private mutating func suspend(start: Int, at position: Int) -> RESPDecoding {
         resume = position - start
+        missingByteCount = 1
         return .needMore(consumed: start)
     }
 

@@ -122,6 +122,23 @@ struct RESPDecoderTests {
         #expect(bytes("PING\n").withUnsafeBytes { claims.decode($0) } == .command(arguments: words("PING"), consumed: 5))
     }
 
+    @Test("missingByteCount: the rest of a bulk string with its CRLF, 1 for a line, 0 after a command")
+    func missingBytes() {
+        var decoder = decoder
+        #expect(bytes("*1\r\n$10\r\nabc").withUnsafeBytes { decoder.decode($0) } == .needMore(consumed: 0))
+        #expect(decoder.missingByteCount == 9)
+        #expect(bytes("*1\r\n$10\r\nabcdefghij\r").withUnsafeBytes { decoder.decode($0) } == .needMore(consumed: 0))
+        #expect(decoder.missingByteCount == 1)
+        #expect(bytes("*1\r\n$10\r\nabcdefghij\r\nPI").withUnsafeBytes { decoder.decode($0) }
+                    == .command(arguments: words("abcdefghij"), consumed: 21))
+        #expect(decoder.missingByteCount == 0)
+        #expect(bytes("PI").withUnsafeBytes { decoder.decode($0) } == .needMore(consumed: 0))
+        #expect(decoder.missingByteCount == 1)
+        var huge = RESPDecoder(maxBulk: .max)
+        #expect(bytes("*1\r\n$9223372036854775807\r\n").withUnsafeBytes { huge.decode($0) } == .needMore(consumed: 0))
+        #expect(huge.missingByteCount == .max)
+    }
+
     @Test("errors are found at the same place however the stream arrives")
     func errorsIncrementally() {
         for text in ["PING\r\n*x\r\n", "*1\r\n:4\r\n", "*2\r\n$1\r\na\r\n$33\r\n", "*1\r\n$4\r\nPINGxx",
