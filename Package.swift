@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "GreenIO", targets: ["GreenIO"]),
         .library(name: "GreenIOServer", targets: ["GreenIOServer"]),
+        .library(name: "GreenIORESP", targets: ["GreenIORESP"]),
         .executable(name: "greenio", targets: ["greenio"]),
         .executable(name: "smtp-example", targets: ["SMTPExample"]),
         .executable(name: "line-server", targets: ["LineServer"]),
@@ -45,12 +46,18 @@ let package = Package(
             ],
             swiftSettings: [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]
         ),
+        .target(
+            name: "GreenIORESP",
+            dependencies: ["GreenIO"],
+            swiftSettings: [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]
+        ),
         .executableTarget(
             name: "greenio",
             dependencies: [
                 "GreenIO",
                 "GreenIOServer",
                 .product(name: "Logging", package: "swift-log"),
+                "GreenIORESP",
                 "CGreenIO",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -81,7 +88,7 @@ let package = Package(
         .testTarget(
             name: "GreenIOTests",
             dependencies: [
-                "GreenIO", "GreenIOServer", "CGreenIO", "greenio", "SMTPExample", "LineServer", "ServiceGroupExample",
+                "GreenIO", "GreenIOServer", "GreenIORESP", "CGreenIO", "greenio", "SMTPExample", "LineServer", "ServiceGroupExample",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
@@ -98,7 +105,7 @@ if Context.environment["GREENIO_FUZZ"] != nil {
     package.products.append(.executable(name: "greenio-fuzz", targets: ["GreenIOFuzz"]))
     package.targets.append(.executableTarget(
         name: "GreenIOFuzz",
-        dependencies: ["GreenIO"],
+        dependencies: ["GreenIO", "GreenIORESP"],
         path: "Fuzz/GreenIOFuzz",
         swiftSettings: [
             .enableUpcomingFeature("NonisolatedNonsendingByDefault"),

@@ -1,12 +1,14 @@
-/// An independent, whole-buffer reading of RESP2 commands with the limits and messages of
-/// `RESPCommandReader`: what the streaming reader must return, whatever the chunking.
+/// An independent, whole-buffer reading of RESP2 requests (Redis's grammar, with `RESPDecoder`'s
+/// limits and messages), written plainly with the standard library: what the incremental decoder
+/// must find, however the stream arrives.
 struct RESPModel {
     /// Each command's arguments, and the stream offset just past it.
     var commands: [(arguments: [[UInt8]], end: Int)] = []
-    /// The protocol error that ends the stream (nil: it ends at the end of the input).
+    /// The protocol error (its reply text, "Protocol error: …") that ends the stream; nil when it
+    /// ends at the end of the input (a command cut short there is dropped).
     var error: String?
 
-    init(_ input: [UInt8], maxLine: Int, maxBulk: Int) {
+    init(_ input: [UInt8], maxLine: Int, maxBulk: Int, maxArguments: Int) {
         var position = 0
 
         /// One line without terminator, or nil at the end; throws for a line too long.
@@ -18,7 +20,7 @@ struct RESPModel {
                 return input[position..<end]
             }
             if rest.count > maxLine { throw ModelError("line longer than \(maxLine) bytes") }
-            // A final partial line: consumed by the reader, and the end.
+            // A final partial line: the end.
             position = input.count
             return nil
         }
@@ -26,7 +28,7 @@ struct RESPModel {
         func bulk() throws(ModelError) -> [UInt8]? {
             guard let header = try line() else { return nil }
             guard header.first == UInt8(ascii: "$") else {
-                throw ModelError("expected '$', got '\(header.prefix(1).printable)'")
+                throw ModelError("expected '$', got '\(Self.quote(header.prefix(1)))'")
             }
             guard let length = Self.integer(header.dropFirst()), length >= 0, length <= maxBulk else {
                 throw ModelError("invalid bulk length")
@@ -46,7 +48,7 @@ struct RESPModel {
                     if !words.isEmpty { commands.append((words, position)) }
                     continue
                 }
-                guard let count = Self.integer(line.dropFirst()), count <= 1024 * 1024 else {
+                guard let count = Self.integer(line.dropFirst()), count <= maxArguments else {
                     throw ModelError("invalid multibulk length")
                 }
                 var arguments: [[UInt8]] = []
@@ -71,5 +73,10 @@ struct RESPModel {
         let digits = bytes.first == UInt8(ascii: "-") ? bytes.dropFirst() : bytes
         guard !digits.isEmpty, digits.allSatisfy({ (48...57).contains($0) }) else { return nil }
         return Int(String(decoding: bytes, as: UTF8.self))
+    }
+
+    /// A byte as Redis's error reply quotes it: printable ASCII other than `'` as is, else `?`.
+    static func quote(_ bytes: ArraySlice<UInt8>) -> String {
+        String(bytes.map { $0 >= 32 && $0 < 127 && $0 != 39 ? Character(Unicode.Scalar($0)) : "?" })
     }
 }

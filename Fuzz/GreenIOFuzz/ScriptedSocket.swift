@@ -14,7 +14,7 @@ import GreenIO
 /// Once the plan is used up, the rest of the stream is served in one piece, then the stream ends
 /// as `ending` says — for ever, as a real socket (and a TLS socket's sticky EOF error) does.
 /// Sends are all accepted and recorded.
-final class ScriptedSocket: RawSocket, EchoConnection, @unchecked Sendable {
+final class ScriptedSocket: RawSocket, @unchecked Sendable {
     enum Step: Equatable {
         case data(Int)
         case wouldBlock
@@ -40,6 +40,11 @@ final class ScriptedSocket: RawSocket, EchoConnection, @unchecked Sendable {
     private(set) var delivered = 0
     /// Everything sent.
     private(set) var sent: [UInt8] = []
+    /// How many `.timeout` steps were served (as errors).
+    private(set) var timeoutsServed = 0
+    /// Called at the start of every receive: a target checks what must hold whenever its reader
+    /// waits for input.
+    var onReceive: (() -> Void)?
 
     var timeout: TimeoutMode
     private(set) var isClosed = false
@@ -69,6 +74,7 @@ final class ScriptedSocket: RawSocket, EchoConnection, @unchecked Sendable {
 
     nonisolated(nonsending)
     func receive(into buffer: UnsafeMutableRawBufferPointer, deadline: Deadline?) async throws -> IOOutcome {
+        onReceive?()
         while pending == 0 && nextStep < plan.count {
             let step = plan[nextStep]
             nextStep += 1
@@ -78,7 +84,10 @@ final class ScriptedSocket: RawSocket, EchoConnection, @unchecked Sendable {
             case .wouldBlock:
                 if timeout == .nonBlocking { return .wouldBlock(.read) }
             case .timeout:
-                if timeout != .nonBlocking { throw IOError.timedOut() }
+                if timeout != .nonBlocking {
+                    timeoutsServed += 1
+                    throw IOError.timedOut()
+                }
             }
         }
         if pending == 0 { pending = stream.count - delivered }

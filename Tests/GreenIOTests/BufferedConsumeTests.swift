@@ -41,6 +41,23 @@ struct BufferedConsumeTests {
         }
     }
 
+    @Test("fill appends one raw read to what is buffered, offering at least half the buffer or the room asked for")
+    func fillAppends() async throws {
+        try await onHub(limit: .seconds(10)) {
+            let mock = MockRaw(chunks: "abc", String(repeating: "x", count: 5000), "")
+            let reader = try BufferedReader(SocketIO(mock, mode: "rb"), bufferSize: 64)
+            #expect(try await reader.fill() == 3)
+            #expect(mock.readSizes == [64])
+            #expect(try await reader.fill(room: 1000) == 1000)
+            #expect(mock.readSizes.last ?? 0 >= 1000)
+            #expect(reader.bufferedByteCount == 1003)
+            #expect(try await reader.fill() ?? 0 >= 32)
+            #expect(mock.readSizes.last ?? 0 >= 32)
+            let all = try reader.consumeBuffered { (consumed: $0.count, value: Array($0)) }
+            #expect(all.prefix(3) == bytes("abc")[...] && all.dropFirst(3).allSatisfy { $0 == UInt8(ascii: "x") })
+        }
+    }
+
     @Test("consumeBuffered on a closed reader is an error")
     func closedReader() async throws {
         try await onHub(limit: .seconds(10)) {

@@ -1,6 +1,7 @@
 import Testing
 @testable import GreenIO
 @testable import greenio
+@testable import GreenIORESP
 
 /// The RESP server's command table and reply encoding, fed directly (no sockets).
 @Suite("CLI RESP commands", .timeLimit(.minutes(1)))

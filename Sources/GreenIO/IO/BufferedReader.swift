@@ -199,15 +199,20 @@ public final class BufferedReader: BinaryReading, @unchecked Sendable {
     /// One raw read that appends to the buffered bytes, whatever is buffered already (the buffer
     /// grows as needed; CPython has no equivalent). An incremental parser uses it with
     /// `consumeBuffered(_:)`: parse what is buffered, and when a message is incomplete, `fill` and
-    /// parse again. Memory grows only with bytes that arrive.
+    /// parse again. Memory grows only with bytes that arrive, and with `room`.
+    ///
+    /// The read is offered at least half the buffer size of free space, and at least `room` bytes:
+    /// a parser that knows how much of a message is still missing (the rest of a large body) asks
+    /// for room for it, so that it arrives in few reads, and bounds `room` itself (the buffer grows
+    /// to hold it before the bytes arrive).
     /// - Returns: how many bytes were added; 0 at the end of the stream; nil when non-blocking and
     ///   nothing can be read now.
     /// - Throws: `IOError` `.invalidArgument` "read of closed file"; `.busy`; `.timedOut`,
     ///   `.timedOutObject`, socket errors, `CancellationError` — with every buffered byte kept.
-    public func fill(deadline: Deadline? = nil) async throws -> Int? {
+    public func fill(room: Int = 0, deadline: Deadline? = nil) async throws -> Int? {
         try enter("read")
         defer { leave() }
-        return try await fill(atLeast: Swift.max(bufferSize - buffer.count, bufferSize / 2), deadline: deadline)
+        return try await fill(atLeast: Swift.max(bufferSize - buffer.count, bufferSize / 2, room), deadline: deadline)
     }
 
     /// Fills `destination` completely unless the stream ends or (non-blocking) the socket would

@@ -1,9 +1,10 @@
 import GreenIO
+import GreenIORESP
 import GreenIOServer
 
-/// `greenio serve --protocol resp`: each connection's commands are read with `RESPCommandReader`
-/// and answered into the buffered writer, which is flushed when the reader has no buffered input
-/// left (or must wait for the rest of a command), so a pipelined batch gets its replies in one send.
+/// `greenio serve --protocol resp`: each connection runs GreenIORESP's command loop
+/// (`RESPConnection`: commands decoded in place from the reader's buffer, replies flushed once per
+/// pipelined batch) on the process's one key space.
 struct RESPHandler: Sendable {
     /// The longest bulk string accepted (`--max-bulk`); a longer one is a protocol error.
     let maxBulk: Int
@@ -11,38 +12,33 @@ struct RESPHandler: Sendable {
     let commands: RESPCommands
 
     /// Reads and answers commands until the stream ends, the client quits, breaks the protocol or
-    /// times out (closed without a reply, as Redis does).
+    /// times out. Each command must arrive whole within the line timeout of the one before (the
+    /// first within that of the accept); an idle client is closed without a reply, as Redis does.
+    /// A QUIT's `+OK` and a protocol error's `-ERR` are sent with `sendFinalReply` before the close.
     func serve(_ connection: ServerConnection) async throws -> CloseReason {
-        guard let socket = connection.socket as? any EchoConnection else { return .endOfStream }
-        let file = connection.file
-        let reader = RESPCommandReader(file: file, connection: socket, maxLine: connection.policy.maxLineLength, maxBulk: maxBulk)
-        var reply: [UInt8] = []
-        while true {
-            let arguments: [[UInt8]]
-            do {
-                if let buffered = try reader.nextBuffered() {
-                    arguments = buffered
-                } else {
-                    guard let next = try await reader.next(deadline: connection.lineDeadline) else { return .endOfStream }
-                    arguments = next
-                }
-            } catch let error as RESPProtocolError {
-                reply.removeAll(keepingCapacity: true)
-                RESPReply.error("ERR \(error)").encode(into: &reply)
-                await connection.sendFinalReply(reply)
-                return .protocolError(error.message)
+        let loop = RESPConnection(commands: commands,
+                                  decoder: RESPDecoder(maxLine: connection.policy.maxLineLength, maxBulk: maxBulk))
+        let end: RESPEnd
+        do {
+            end = try await loop.serve(file: connection.file, firstDeadline: connection.lineDeadline) {
+                connection.countRequest()
+                connection.renewLineDeadline()
+                return connection.lineDeadline
             }
-            connection.renewLineDeadline()
-            connection.countRequest()
-            let (answer, closes) = commands.execute(arguments)
-            reply.removeAll(keepingCapacity: true)
-            answer.encode(into: &reply)
-            if closes {
-                await connection.sendFinalReply(reply)
-                return .finished("quit")
-            }
-            try await connection.write(reply)
-            if file.reader.bufferedByteCount == 0 { try await connection.flush() }
+        } catch let error as IOError where error.kind == .timedOut {
+            return .sendTimeout  // The loop returns read timeouts; a thrown one was sending replies.
+        }
+        switch end {
+        case .endOfStream:
+            return .endOfStream
+        case .quit:
+            await connection.sendFinalReply([])
+            return .finished("quit")
+        case .protocolError(let error):
+            await connection.sendFinalReply([])
+            return .protocolError(error.message)
+        case .timeout:
+            return .timeout
         }
     }
 }

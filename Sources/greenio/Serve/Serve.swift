@@ -1,5 +1,6 @@
 import ArgumentParser
 import GreenIO
+import GreenIORESP
 import GreenIOServer
 import Logging
 

@@ -1,14 +1,14 @@
 import GreenIO
 import Synchronization
 
-/// The in-memory key space of `greenio serve --protocol resp`: one per server process, shared by
-/// every connection on every hub thread.
+/// The in-memory key space of a RESP server (`RESPCommands`): keys and values are byte strings.
+/// One store may be shared by every connection on every hub thread.
 ///
 /// A mutex guards the dictionary; each method holds it for one short dictionary operation (values
 /// are copy-on-write arrays, so copying one out is a reference count). Keys expire lazily: an
 /// expired key is removed when a command next touches it, and counted by `count` until then (as
 /// Redis's DBSIZE counts keys not yet evicted).
-final class RESPStore: Sendable {
+public final class RESPStore: Sendable {
     private struct Entry {
         var value: [UInt8]
         /// When the key expires (monotonic nanoseconds, `Deadline`'s clock); nil for never.
@@ -16,10 +16,22 @@ final class RESPStore: Sendable {
     }
 
     /// What SET requires of the key's current state.
-    enum Condition { case always, ifAbsent, ifPresent }
+    public enum Condition: Sendable {
+        /// Always set (plain SET).
+        case always
+        /// Only if the key does not exist (NX).
+        case ifAbsent
+        /// Only if the key exists (XX).
+        case ifPresent
+    }
 
     /// Why INCR/DECR failed.
-    enum ArithmeticError: Error { case notAnInteger, overflow }
+    public enum ArithmeticError: Error, Sendable {
+        /// The value is not a decimal integer within `Int`'s range.
+        case notAnInteger
+        /// The result would be out of `Int`'s range.
+        case overflow
+    }
 
     /// A key: its bytes, hashed in one call rather than byte by byte (the default for `[UInt8]`,
     /// measured as the largest single cost of a SET).
@@ -31,21 +43,25 @@ final class RESPStore: Sendable {
 
     private let entries = Mutex<[Key: Entry]>([:])
 
+    /// An empty key space.
+    public init() {}
+
     /// The value of `key`, nil if missing or expired.
-    func get(_ key: [UInt8]) -> [UInt8]? {
+    public func get(_ key: [UInt8]) -> [UInt8]? {
         let now = Deadline.now.nanoseconds
         return entries.withLockTraced(by: self) { Self.live(&$0, key, now)?.value }
     }
 
     /// The values of `keys`, in order.
-    func get(_ keys: ArraySlice<[UInt8]>) -> [[UInt8]?] {
+    public func get(_ keys: ArraySlice<[UInt8]>) -> [[UInt8]?] {
         let now = Deadline.now.nanoseconds
         return entries.withLockTraced(by: self) { entries in keys.map { Self.live(&entries, $0, now)?.value } }
     }
 
-    /// Sets `key` unless `condition` says otherwise; a set clears any earlier expiry.
+    /// Sets `key` unless `condition` says otherwise, to expire at `expiry` (nil: never); a set
+    /// replaces any earlier expiry.
     /// - Returns: whether the value was stored.
-    func set(_ key: [UInt8], _ value: [UInt8], expiry: Deadline?, condition: Condition = .always) -> Bool {
+    public func set(_ key: [UInt8], _ value: [UInt8], expiry: Deadline?, condition: Condition = .always) -> Bool {
         let now = Deadline.now.nanoseconds
         return entries.withLockTraced(by: self) { entries in
             let exists = Self.live(&entries, key, now) != nil
@@ -55,8 +71,9 @@ final class RESPStore: Sendable {
         }
     }
 
-    /// Sets each key to the value after it (MSET), clearing expiries.
-    func set(pairs: ArraySlice<[UInt8]>) {
+    /// Sets each key to the value after it (MSET), clearing expiries; an unpaired last key is
+    /// ignored.
+    public func set(pairs: ArraySlice<[UInt8]>) {
         entries.withLockTraced(by: self) { entries in
             for index in stride(from: pairs.startIndex, to: pairs.endIndex - 1, by: 2) {
                 entries[Key(pairs[index])] = Entry(value: pairs[index + 1], expiry: nil)
@@ -65,7 +82,7 @@ final class RESPStore: Sendable {
     }
 
     /// Removes `keys`; returns how many existed.
-    func delete(_ keys: ArraySlice<[UInt8]>) -> Int {
+    public func delete(_ keys: ArraySlice<[UInt8]>) -> Int {
         let now = Deadline.now.nanoseconds
         return entries.withLockTraced(by: self) { entries in
             keys.reduce(0) { count, key in
@@ -75,14 +92,14 @@ final class RESPStore: Sendable {
     }
 
     /// How many of `keys` exist (a key named twice counts twice).
-    func countExisting(_ keys: ArraySlice<[UInt8]>) -> Int {
+    public func countExisting(_ keys: ArraySlice<[UInt8]>) -> Int {
         let now = Deadline.now.nanoseconds
         return entries.withLockTraced(by: self) { entries in keys.reduce(0) { Self.live(&entries, $1, now) != nil ? $0 + 1 : $0 } }
     }
 
     /// Adds `delta` to the decimal integer stored at `key` (0 if missing), keeping its expiry.
     /// - Returns: the new value, or why the value could not change.
-    func add(_ delta: Int, to key: [UInt8]) -> Result<Int, ArithmeticError> {
+    public func add(_ delta: Int, to key: [UInt8]) -> Result<Int, ArithmeticError> {
         let now = Deadline.now.nanoseconds
         return entries.withLockTraced(by: self) { entries in
             let entry = Self.live(&entries, key, now)
@@ -95,10 +112,10 @@ final class RESPStore: Sendable {
     }
 
     /// The number of keys, including expired ones not yet removed.
-    var count: Int { entries.withLockTraced(by: self) { $0.count } }
+    public var count: Int { entries.withLockTraced(by: self) { $0.count } }
 
     /// Removes every key.
-    func removeAll() {
+    public func removeAll() {
         var old: [Key: Entry] = [:]
         entries.withLockTraced(by: self) { swap(&old, &$0) }
         // The old entries are freed here, outside the lock.

@@ -1,18 +1,29 @@
 import GreenIO
 
-/// The commands of `greenio serve --protocol resp`: a small subset of Redis's, enough for
-/// `redis-cli` and `redis-benchmark`, on one shared `RESPStore`.
-struct RESPCommands: Sendable {
-    let store: RESPStore
+/// The commands of a small Redis server (`greenio serve --protocol resp`): PING, ECHO, SET
+/// (EX/PX/NX/XX), GET, DEL, EXISTS, INCR, DECR, MGET, MSET, DBSIZE, FLUSHALL, FLUSHDB, SELECT 0,
+/// QUIT, and the COMMAND, CONFIG GET, HELLO 2 and CLIENT SETNAME/GETNAME that `redis-cli` and
+/// `redis-benchmark` send, on one `RESPStore`, which any number of connections may share.
+public struct RESPCommands: Sendable {
+    /// The key space.
+    public let store: RESPStore
+
+    /// The commands on `store`.
+    public init(store: RESPStore) {
+        self.store = store
+    }
 
     /// The parameters `CONFIG GET` knows (`redis-benchmark` asks for these two).
     private static let configuration: [(name: String, value: String)] = [("save", ""), ("appendonly", "no")]
 
-    /// Runs one command (`arguments[0]` is its name, in any case).
-    /// - Returns: the reply, and whether the connection closes after it (QUIT).
-    func execute(_ arguments: [[UInt8]]) -> (reply: RESPReply, closes: Bool) {
-        guard let command = RESPCommandName(arguments[0]) else {
-            return (.error("ERR unknown command '\(arguments[0].printable)'"), false)
+    /// Runs one command (`arguments[0]` is its name, in any case), as Redis would: an unknown name,
+    /// a wrong number of arguments or bad options get an error reply (`-ERR …`), never a failure.
+    /// - Returns: the reply, and whether the connection closes after it (QUIT); an empty
+    ///   `arguments` gets an error reply.
+    public func execute(_ arguments: [[UInt8]]) -> (reply: RESPReply, closes: Bool) {
+        guard let name = arguments.first else { return (.error("ERR empty command"), false) }
+        guard let command = RESPCommandName(name) else {
+            return (.error("ERR unknown command '\(name.printable)'"), false)
         }
         guard command.arity.contains(arguments.count) && (command != .mset || arguments.count % 2 == 1) else {
             return (.error("ERR wrong number of arguments for '\(command.name.lowercased())' command"), false)

@@ -1,1 +1,0 @@
-../../Sources/greenio/RESPBufferedParser.swift
