@@ -3,47 +3,57 @@ import Glibc
 import Logging
 
 extension HubWorker {
-    /// Serves one accepted connection in its own green thread: logs "open PEER", sets
-    /// TCP_NODELAY, performs the TLS handshake (within `handshakeTimeout` and the first line's
-    /// deadline), runs the handler with the connection's file objects, then closes everything,
-    /// gives the slot back, counts the connection and logs "close PEER (REASON)".
+    /// Serves one accepted connection in its own green thread: logs "open PEER", has the
+    /// conversation (`converse`), gives the slot back, counts the connection and logs
+    /// "close PEER (REASON)". Its frame, which lives as long as the connection, holds little:
+    /// the connection's state is in `ServerConnection`.
     func serve(_ client: Socket, peer: SocketAddress) async {
-        var logger = self.logger
-        logger[metadataKey: "peer"] = .stringConvertible(peer)
-        logger.info("open \(peer)")
-        let policy = state.policy
-        let accepted = Deadline.now
-        let firstDeadline = policy.lineTimeout.map { accepted.advanced(by: $0) }
-        let socket: any RawSocket
-        let reason: CloseReason
-        var counts = (requests: 0, received: 0, sent: 0)
-        switch await prepare(client, accepted: accepted, firstDeadline: firstDeadline) {
-        case .failure(let failure):
-            socket = client
-            reason = failure.reason
-        case .success(let ready):
-            socket = ready
-            do {
-                let file = try ready.makeReadWritePair(bufferSize: policy.bufferSize)
-                let connection = ServerConnection(socket: ready, peer: peer, hubIndex: index, logger: logger,
-                                                  file: file, firstDeadline: firstDeadline, server: state)
-                do {
-                    reason = try await state.handler(connection)
-                } catch {
-                    reason = .forError(error, sending: connection.sendTimedOut)
-                }
-                counts = (connection.requestCount, file.reader.raw.bytesRead, file.reader.raw.bytesWritten)
-                file.reader.close()  // Releases the files' reference on the socket; unsent bytes are dropped.
-            } catch {
-                reason = .forError(error)
-            }
-        }
-        socket.close()
+        logger.info("open \(peer)", metadata: ["peer": .stringConvertible(peer)])
+        let (reason, counts) = await converse(client, peer: peer)
         liveConnections -= 1
         state.slots.connectionEnded()
         state.metrics.active.record(state.slots.count)
         state.metrics.recordClose(reason, requests: counts.requests, bytesReceived: counts.received, bytesSent: counts.sent)
-        logger.info("close \(peer) (\(reason))")
+        logger.info("close \(peer) (\(reason))", metadata: ["peer": .stringConvertible(peer)])
+    }
+
+    /// What a connection carried, for the metrics.
+    private typealias Counts = (requests: Int, received: Int, sent: Int)
+
+    /// Sets TCP_NODELAY, performs the TLS handshake (within `handshakeTimeout` and the first
+    /// line's deadline), runs the handler with the connection's file objects, and closes the files
+    /// and the socket.
+    /// - Returns: why the connection ended, and what it carried.
+    private func converse(_ client: Socket, peer: SocketAddress) async -> (CloseReason, Counts) {
+        let accepted = Deadline.now
+        let firstDeadline = state.policy.lineTimeout.map { accepted.advanced(by: $0) }
+        let socket: any RawSocket
+        switch await prepare(client, accepted: accepted, firstDeadline: firstDeadline) {
+        case .failure(let failure):
+            client.close()
+            return (failure.reason, (0, 0, 0))
+        case .success(let ready):
+            socket = ready
+        }
+        defer { socket.close() }
+        let connection: ServerConnection
+        do {
+            let file = try socket.makeReadWritePair(bufferSize: state.policy.bufferSize)
+            connection = ServerConnection(socket: socket, peer: peer, hubIndex: index, file: file,
+                                          firstDeadline: firstDeadline, server: state)
+        } catch {
+            return (.forError(error), (0, 0, 0))
+        }
+        // Releases the files' reference on the socket; bytes still unsent are dropped.
+        defer { connection.file.reader.close() }
+        let reason: CloseReason
+        do {
+            reason = try await state.handler(connection)
+        } catch {
+            reason = .forError(error, sending: connection.sendTimedOut)
+        }
+        let raw = connection.file.reader.raw
+        return (reason, (connection.requestCount, raw.bytesRead, raw.bytesWritten))
     }
 
     /// Why a connection could not be made ready.

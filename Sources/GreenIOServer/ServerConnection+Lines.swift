@@ -9,7 +9,7 @@ extension ServerConnection {
     /// - Throws: as `readLine()`; whatever `body` throws (nothing consumed).
     public func withLine<Result>(_ body: (UnsafeRawBufferPointer) async throws -> Result) async throws -> Result {
         var count = 0
-        let result = try await reader.withLine(maxLength: policy.maxLineLength, deadline: lineDeadline) { line in
+        let result = try await reader.withLine(maxLength: maxLineLength, deadline: lineDeadline) { line in
             count = line.isEmpty ? 0 : 1
             return try await body(line)
         }
@@ -26,7 +26,7 @@ extension ServerConnection {
     /// - Throws: as `readLine()`; whatever `body` throws (nothing consumed).
     public func withCompleteLines<Result>(_ body: (UnsafeRawBufferPointer) async throws -> Result) async throws -> Result {
         var count = 0
-        let result = try await reader.withCompleteLines(maxLength: policy.maxLineLength, deadline: lineDeadline) { lines in
+        let result = try await reader.withCompleteLines(maxLength: maxLineLength, deadline: lineDeadline) { lines in
             count = Self.lineCount(lines)
             return try await body(lines)
         }

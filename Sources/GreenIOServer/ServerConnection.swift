@@ -21,13 +21,19 @@ public final class ServerConnection: @unchecked Sendable {
     public let peer: SocketAddress
     /// The index of the hub serving this connection (0 ..< `ServerConfiguration.hubs`).
     public let hubIndex: Int
-    /// The server's logger with this connection's `peer` and `hub` as metadata. Never log payload
-    /// bytes through it at levels above `debug`.
-    public var logger: Logger
+    /// The server's logger with this connection's `peer` and `hub` as metadata (made when first
+    /// used: an idle connection holds none). Never log payload bytes through it at levels above
+    /// `debug`.
+    public lazy var logger: Logger = {
+        var logger = server.logger
+        logger[metadataKey: "peer"] = .stringConvertible(peer)
+        logger[metadataKey: "hub"] = .stringConvertible(hubIndex)
+        return logger
+    }()
     /// The buffered reader and writer over `socket` (`makeReadWritePair(bufferSize:)`).
     public let file: BufferedRWPair
     /// The limits in force.
-    public let policy: ConnectionPolicy
+    public var policy: ConnectionPolicy { server.policy }
     /// The deadline of the line being read: set at the accept, renewed after each line that the
     /// line methods return (and by `renewLineDeadline()`); nil without a line timeout.
     public private(set) var lineDeadline: Deadline?
@@ -39,16 +45,20 @@ public final class ServerConnection: @unchecked Sendable {
     /// "timed out sending"), so a handler can tell it from a read timeout.
     public private(set) var sendTimedOut = false
 
-    init(socket: any RawSocket, peer: SocketAddress, hubIndex: Int, logger: Logger, file: BufferedRWPair,
+    /// The policy's limits the line methods apply, kept here (the policy is read from the server).
+    let maxLineLength: Int
+    let lineTimeout: Duration?
+
+    init(socket: any RawSocket, peer: SocketAddress, hubIndex: Int, file: BufferedRWPair,
          firstDeadline: Deadline?, server: ServerState) {
         self.socket = socket
         self.peer = peer
         self.hubIndex = hubIndex
-        self.logger = logger
         self.file = file
-        self.policy = server.policy
         self.lineDeadline = firstDeadline
         self.server = server
+        maxLineLength = server.policy.maxLineLength
+        lineTimeout = server.policy.lineTimeout
     }
 
     /// The read side of `file`.
@@ -65,7 +75,7 @@ public final class ServerConnection: @unchecked Sendable {
 
     /// Starts a new line deadline: `policy.lineTimeout` from now.
     public func renewLineDeadline() {
-        if let timeout = policy.lineTimeout { lineDeadline = .after(timeout) }
+        if let timeout = lineTimeout { lineDeadline = .after(timeout) }
     }
 
     /// Counts `count` requests (lines, commands) for the `greenio_requests_total` metric; the
@@ -73,7 +83,7 @@ public final class ServerConnection: @unchecked Sendable {
     public func countRequest(_ count: Int = 1) { requestCount &+= count }
 
     /// The deadline for one write or flush: `policy.lineTimeout` from now.
-    public var sendDeadline: Deadline? { policy.lineTimeout.map { .after($0) } }
+    public var sendDeadline: Deadline? { lineTimeout.map { .after($0) } }
 
     // MARK: Lines
 
@@ -83,7 +93,7 @@ public final class ServerConnection: @unchecked Sendable {
     /// - Throws: `IOError` `.lineTooLong` (nothing consumed), `.timedOut` when the line deadline
     ///   passes (the bytes received stay buffered), socket errors; `CancellationError`.
     public func readLine() async throws -> [UInt8] {
-        guard let line = try await reader.readLine(maxLength: policy.maxLineLength, deadline: lineDeadline) else {
+        guard let line = try await reader.readLine(maxLength: maxLineLength, deadline: lineDeadline) else {
             throw IOError.wouldBlock()  // Only a non-blocking socket returns nil; the server's never is.
         }
         if !line.isEmpty { lineCompleted() }
