@@ -8,8 +8,21 @@ extension HubWorker {
     /// "close PEER (REASON)". Its frame, which lives as long as the connection, holds little:
     /// the connection's state is in `ServerConnection`.
     func serve(_ client: Socket, peer: SocketAddress) async {
-        logger.info("open \(peer)", metadata: ["peer": .stringConvertible(peer)])
+        opened(peer)
         let (reason, counts) = await converse(client, peer: peer)
+        closed(peer, reason: reason, counts: counts)
+    }
+
+    /// Logs "open PEER". Synchronous, so its temporaries (the message, the metadata) live on the
+    /// thread's stack, not in the green thread's frame, which a connection holds for its life.
+    @inline(never)
+    private func opened(_ peer: SocketAddress) {
+        logger.info("open \(peer)", metadata: ["peer": .stringConvertible(peer)])
+    }
+
+    /// Gives the connection's slot back, counts it, and logs "close PEER (REASON)".
+    @inline(never)
+    private func closed(_ peer: SocketAddress, reason: CloseReason, counts: Counts) {
         liveConnections -= 1
         state.slots.connectionEnded()
         state.metrics.active.record(state.slots.count)
@@ -24,6 +37,7 @@ extension HubWorker {
     /// line's deadline), runs the handler with the connection's file objects, and closes the files
     /// and the socket.
     /// - Returns: why the connection ended, and what it carried.
+    @inline(never)  // Its own frame, below `serve`'s: see `prepare`.
     private func converse(_ client: Socket, peer: SocketAddress) async -> (CloseReason, Counts) {
         let accepted = Deadline.now
         let firstDeadline = state.policy.lineTimeout.map { accepted.advanced(by: $0) }
@@ -63,6 +77,12 @@ extension HubWorker {
 
     /// Turns off Nagle's algorithm (TCP) and, for TLS, wraps the socket and performs the server
     /// handshake in this green thread.
+    ///
+    /// Never inlined: an async function's locals live in its frame, and the frames of a green
+    /// thread come from its task's slab allocator, whose slabs are kept for the task's life. Kept
+    /// apart, the handshake's frame is gone (its slab reused) before the handler runs; inlined, it
+    /// would make one frame larger than a slab, and every connection would hold an extra slab.
+    @inline(never)
     private func prepare(_ client: Socket, accepted: Deadline, firstDeadline: Deadline?) async -> Result<any RawSocket, PreparationFailure> {
         if client.family != AF_UNIX { try? client.setOption(.noDelay, true) }
         guard let context = state.configuration.tls else { return .success(client) }
