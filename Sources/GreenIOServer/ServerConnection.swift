@@ -118,6 +118,26 @@ public final class ServerConnection: @unchecked Sendable {
         _ = try await sending { try await writer.write(bytes, deadline: sendDeadline) }
     }
 
+    /// Sends everything buffered, then `bytes`, within `sendDeadline`
+    /// (`BufferedWriter.writeAndFlush(_:deadline:)`): with nothing buffered, `bytes` go out
+    /// straight from the caller's memory, so a reply built in place (or lines lent by
+    /// `withCompleteLines`) is never copied.
+    /// - Throws: as `BufferedWriter.writeAndFlush(_:deadline:)`; a timeout sets `sendTimedOut`.
+    public func writeAndFlush(_ bytes: UnsafeRawBufferPointer) async throws {
+        do {
+            try await writer.writeAndFlush(bytes, deadline: sendDeadline)
+        } catch let error as IOError where error.kind == .timedOut {
+            sendTimedOut = true
+            throw error
+        }
+    }
+
+    /// `writeAndFlush` for a byte array.
+    /// - Throws: as `BufferedWriter.writeAndFlush(_:deadline:)`; a timeout sets `sendTimedOut`.
+    public func writeAndFlush(_ bytes: [UInt8]) async throws {
+        _ = try await sending { try await writer.writeAndFlush(bytes, deadline: sendDeadline) }
+    }
+
     /// Sends everything buffered, within `sendDeadline`.
     /// - Throws: as `BufferedWriter.flush(deadline:)`.
     public func flush() async throws {
