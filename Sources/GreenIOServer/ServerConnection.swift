@@ -91,6 +91,7 @@ public final class ServerConnection: @unchecked Sendable {
     }
 
     /// Counts a line or command and renews the line deadline.
+    @usableFromInline
     func lineCompleted(count: Int = 1) {
         requestCount &+= count
         renewLineDeadline()
