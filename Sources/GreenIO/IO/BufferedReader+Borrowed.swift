@@ -1,3 +1,5 @@
+import Glibc
+
 /// Borrowed lines: the next line, or every complete line already buffered, lent in place without
 /// making an array per line (Go's `bufio.Reader.ReadSlice`; CPython has no equivalent). A line
 /// server answers many lines with one call and no copy; a connection that waits between lines
@@ -121,6 +123,12 @@ extension BufferedReader {
     /// `withLine`.
     @usableFromInline
     func lendLine(maxLength: Int, deadline: Deadline?) async throws -> LentLines? {
+        try await lendFirstLine(maxLength: maxLength, deadline: deadline)
+    }
+
+    /// `lendLine`, inlined into both lends (one async frame less per batch).
+    @inline(__always)
+    private func lendFirstLine(maxLength: Int, deadline: Deadline?) async throws -> LentLines? {
         guard maxLength > 0 else { throw IOError.invalidArgument("maxLength must be positive") }
         try enter("readline")
         do {
@@ -141,17 +149,21 @@ extension BufferedReader {
     /// `maxLength`; after a final unterminated line at the end of the stream nothing is left).
     @usableFromInline
     func lendCompleteLines(maxLength: Int, deadline: Deadline?) async throws -> LentLines? {
-        guard let first = try await lendLine(maxLength: maxLength, deadline: deadline) else { return nil }
+        guard let first = try await lendFirstLine(maxLength: maxLength, deadline: deadline) else { return nil }
+        // The first line's bytes are the buffered bytes' start, so `base` is not nil for a line.
+        let buffered = buffer.bytes
+        guard let base = buffered.baseAddress else { return first }
         var length = first.bytes.count
         var lineCount = first.lineCount
         while true {
-            let within = length + Swift.min(maxLength, buffer.count - length)
-            guard let found = buffer.firstIndex(of: BufferedReader.newline, from: length, within: within) else {
+            // One memchr per line, over at most `maxLength` bytes.
+            let within = Swift.min(maxLength, buffered.count - length)
+            guard within > 0, let found = memchr(base + length, 0x0A, within) else {
                 // The partial (or over-long) line left was searched this far without a `\n`.
-                return LentLines(bytes: UnsafeRawBufferPointer(rebasing: buffer.bytes[0..<length]),
-                                 lineCount: lineCount, searchedTo: within)
+                return LentLines(bytes: UnsafeRawBufferPointer(start: base, count: length),
+                                 lineCount: lineCount, searchedTo: length + within)
             }
-            length = found + 1
+            length = base.distance(to: UnsafeRawPointer(found)) + 1
             lineCount += 1
         }
     }
