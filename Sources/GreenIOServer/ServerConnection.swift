@@ -34,20 +34,23 @@ public final class ServerConnection: @unchecked Sendable {
     public let file: BufferedRWPair
     /// The limits in force.
     public var policy: ConnectionPolicy { server.policy }
+    // The mutable state below is used only by the handler's green thread, never across a
+    // suspension by anyone else: no dynamic exclusivity checks (the line methods touch it per batch).
+
     /// The deadline of the line being read: set at the accept, renewed after each line that the
     /// line methods return (and by `renewLineDeadline()`); nil without a line timeout.
-    public private(set) var lineDeadline: Deadline?
+    @exclusivity(unchecked) public private(set) var lineDeadline: Deadline?
     /// Lines or commands counted so far (`countRequest()`; the line methods count their lines).
-    public private(set) var requestCount = 0
+    @exclusivity(unchecked) public private(set) var requestCount = 0
 
     private let server: ServerState
     /// True once a `write` or `flush` of this connection timed out (the close reason is then
     /// "timed out sending"), so a handler can tell it from a read timeout.
-    public private(set) var sendTimedOut = false
+    @exclusivity(unchecked) public private(set) var sendTimedOut = false
 
     /// The policy's limits the line methods apply, kept here (the policy is read from the server).
-    let maxLineLength: Int
-    let lineTimeout: Duration?
+    @usableFromInline let maxLineLength: Int
+    @usableFromInline let lineTimeout: Duration?
 
     init(socket: any RawSocket, peer: SocketAddress, hubIndex: Int, file: BufferedRWPair,
          firstDeadline: Deadline?, server: ServerState) {
@@ -101,6 +104,7 @@ public final class ServerConnection: @unchecked Sendable {
     }
 
     /// Counts a line or command and renews the line deadline.
+    @usableFromInline
     func lineCompleted(count: Int = 1) {
         requestCount &+= count
         renewLineDeadline()
@@ -128,12 +132,38 @@ public final class ServerConnection: @unchecked Sendable {
         _ = try await sending { try await writer.write(bytes, deadline: sendDeadline) }
     }
 
+    /// Sends everything buffered, then `bytes`, within `sendDeadline`
+    /// (`BufferedWriter.writeAndFlush(_:deadline:)`): with nothing buffered, `bytes` go out
+    /// straight from the caller's memory, so a reply built in place (or lines lent by
+    /// `withCompleteLines`) is never copied.
+    /// - Throws: as `BufferedWriter.writeAndFlush(_:deadline:)`; a timeout sets `sendTimedOut`.
+    @inlinable
+    public func writeAndFlush(_ bytes: UnsafeRawBufferPointer) async throws {
+        // Inlinable: one async frame less per reply.
+        do {
+            try await writer.writeAndFlush(bytes, deadline: sendDeadline)
+        } catch let error as IOError where error.kind == .timedOut {
+            noteSendTimeout()
+            throw error
+        }
+    }
+
+    /// `writeAndFlush` for a byte array.
+    /// - Throws: as `BufferedWriter.writeAndFlush(_:deadline:)`; a timeout sets `sendTimedOut`.
+    public func writeAndFlush(_ bytes: [UInt8]) async throws {
+        _ = try await sending { try await writer.writeAndFlush(bytes, deadline: sendDeadline) }
+    }
+
     /// Sends everything buffered, within `sendDeadline`.
     /// - Throws: as `BufferedWriter.flush(deadline:)`.
     public func flush() async throws {
         guard writer.bufferedByteCount > 0 else { return }
         try await sending { try await writer.flush(deadline: sendDeadline) }
     }
+
+    /// Records that a write or flush timed out (`sendTimedOut`).
+    @usableFromInline
+    func noteSendTimeout() { sendTimedOut = true }
 
     private func sending<T>(_ body: () async throws -> T) async throws -> T {
         do {

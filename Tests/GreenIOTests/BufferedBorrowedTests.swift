@@ -29,6 +29,34 @@ struct BufferedBorrowedTests {
         }
     }
 
+    @Test("withCompleteLines with a line count: the run's lines as the search found them, 1 for a final unterminated line, 0 at the end; the reader is busy inside and free after a throw")
+    func lineCount() async throws {
+        try await onHub(limit: .seconds(10)) {
+            let mock = MockRaw(chunks: "a\nbb\n\nccc\npart", "ial\nlast")
+            let reader = try BufferedReader(SocketIO(mock, mode: "rb"), bufferSize: 64)
+            let first = try await reader.withCompleteLines(maxLength: 16) { lines, count in
+                // Busy while the run is lent.
+                await expectIOError(.busy) { try await reader.withLine(maxLength: 16) { _ in () } }
+                return (Array(lines), count)
+            }
+            #expect(first?.0 == bytes("a\nbb\n\nccc\n"))
+            #expect(first?.1 == 4)
+            #expect(reader.bufferedByteCount == 4)
+            await #expect(throws: BodyFailed.self) {
+                try await reader.withCompleteLines(maxLength: 16) { _, _ -> Int in throw BodyFailed() }
+            }
+            let second = try await reader.withCompleteLines(maxLength: 16) { lines, count in (Array(lines), count) }
+            #expect(second?.0 == bytes("partial\n"))
+            #expect(second?.1 == 1)
+            let last = try await reader.withCompleteLines(maxLength: 16) { lines, count in (Array(lines), count) }
+            #expect(last?.0 == bytes("last"))
+            #expect(last?.1 == 1)
+            let end = try await reader.withCompleteLines(maxLength: 16) { lines, count in (lines.count, count) }
+            #expect(end?.0 == 0)
+            #expect(end?.1 == 0)
+        }
+    }
+
     @Test("withLine lends one line per call out of one read; the bytes lent are the buffer's, not a copy")
     func withLineOneAtATime() async throws {
         try await onHub(limit: .seconds(10)) {

@@ -34,6 +34,9 @@ final class MockRaw: RawSocket, @unchecked Sendable {
     var written: [UInt8] = []
     /// Number of raw sends so far.
     var writeCalls = 0
+    /// The address each raw send was given, in order (to tell a send from the caller's memory
+    /// from one out of the writer's buffer).
+    var sendAddresses: [UnsafeRawPointer?] = []
     var sendLimit = Int.max
     var blocker: UInt8?
 
@@ -74,6 +77,7 @@ final class MockRaw: RawSocket, @unchecked Sendable {
     nonisolated(nonsending)
     func send(_ bytes: UnsafeRawBufferPointer, deadline: Deadline?) async throws -> IOOutcome {
         writeCalls += 1
+        sendAddresses.append(bytes.baseAddress)
         var n = Swift.min(bytes.count, sendLimit)
         if let blocker, let index = bytes[0..<n].firstIndex(of: blocker) {
             if index == 0 {

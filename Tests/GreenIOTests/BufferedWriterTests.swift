@@ -321,3 +321,164 @@ struct BufferedWriterTests {
         }
     }
 }
+
+/// Calls `body` with a stable heap copy of `bytes` (its address is the caller's memory a direct
+/// send must use).
+private func withSource<T>(_ bytes: [UInt8], _ body: (UnsafeRawBufferPointer) async throws -> T) async rethrows -> T {
+    let source = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 1)
+    defer { source.deallocate() }
+    source.copyBytes(from: bytes)
+    return try await body(UnsafeRawBufferPointer(source))
+}
+
+/// `BufferedWriter.writeAndFlush`: write + flush in one call, sending from the caller's memory when
+/// nothing is buffered.
+@Suite("Buffered writer, writeAndFlush", .timeLimit(.minutes(1)))
+struct BufferedWriteAndFlushTests {
+    @Test("nothing buffered: the bytes go out straight from the caller's memory, in as many sends as the socket takes; the writer allocates nothing")
+    func directFromCallerMemory() async throws {
+        try await onHub(limit: .seconds(10)) {
+            let mock = MockRaw()
+            let writer = try BufferedWriter(SocketIO(mock, mode: "wb"), bufferSize: 64)
+            let message = bytes("hello\nworld\n")
+            try await withSource(message) { source in
+                try await writer.writeAndFlush(source)
+                #expect(mock.sendAddresses == [source.baseAddress])
+            }
+            #expect(mock.popWritten() == message)
+            #expect(writer.bufferedByteCount == 0)
+            #expect(writer.storageCapacity == 0)
+            // Larger than the buffer, 50 bytes per send: every send comes from the caller's memory.
+            mock.sendLimit = 50
+            mock.sendAddresses = []
+            let large = pattern(from: 0, count: 200)
+            try await withSource(large) { source in
+                try await writer.writeAndFlush(source)
+                let base = try #require(source.baseAddress)
+                #expect(mock.sendAddresses == [base, base + 50, base + 100, base + 150])
+            }
+            #expect(mock.popWritten() == large)
+            #expect(writer.storageCapacity == 0)
+            // Empty: nothing to send, no send.
+            mock.sendAddresses = []
+            try await writer.writeAndFlush(UnsafeRawBufferPointer(start: nil, count: 0))
+            #expect(mock.sendAddresses.isEmpty)
+        }
+    }
+
+    @Test("bytes buffered: small bytes are copied behind them and go out in one send; larger ones after the buffer, from the caller's memory; the storage is freed")
+    func behindBufferedBytes() async throws {
+        try await onHub(limit: .seconds(10)) {
+            let mock = MockRaw()
+            let writer = try BufferedWriter(SocketIO(mock, mode: "wb"), bufferSize: 64)
+            #expect(try await writer.write(bytes("abc")) == 3)
+            try await withSource(bytes("defg")) { try await writer.writeAndFlush($0) }
+            #expect(mock.writeCalls == 1)
+            #expect(mock.popWritten() == bytes("abcdefg"))
+            #expect(writer.bufferedByteCount == 0)
+            #expect(writer.storageCapacity == 0)
+
+            #expect(try await writer.write(bytes("abc")) == 3)
+            let large = pattern(from: 0, count: 70)
+            try await withSource(large) { source in
+                try await writer.writeAndFlush(source)
+                #expect(mock.sendAddresses.count == 3)
+                #expect(mock.sendAddresses.last == source.baseAddress)
+            }
+            #expect(mock.popWritten() == bytes("abc") + large)
+            #expect(writer.storageCapacity == 0)
+        }
+    }
+
+    @Test("non-blocking: what the socket does not take is buffered as far as it fits; bytesTransferred is what was accepted, and a later flush sends the rest")
+    func nonBlocking() async throws {
+        try await onHub(limit: .seconds(10)) {
+            let mock = MockRaw(timeout: .nonBlocking)
+            let writer = try BufferedWriter(SocketIO(mock, mode: "wb"), bufferSize: 8)
+            // The socket stops before "k": "klm" is buffered, all 13 bytes were accepted.
+            mock.blocker = UInt8(ascii: "k")
+            var error = await expectIOError(.wouldBlock) { try await writer.writeAndFlush(bytes("abcdefghijklm")) }
+            #expect(error?.bytesTransferred == 13)
+            #expect(mock.popWritten() == bytes("abcdefghij"))
+            #expect(writer.bufferedByteCount == 3)
+            try await writer.flush()
+            #expect(mock.popWritten() == bytes("klm"))
+            // A rest larger than the buffer: 5 sent, 8 buffered, 5 not accepted.
+            mock.blocker = UInt8(ascii: "5")
+            error = await expectIOError(.wouldBlock) { try await writer.writeAndFlush(bytes("0123456789ABCDEFGH")) }
+            #expect(error?.bytesTransferred == 13)
+            #expect(mock.popWritten() == bytes("01234"))
+            #expect(writer.bufferedByteCount == 8)
+            try await writer.flush()
+            #expect(mock.popWritten() == bytes("56789ABC"))
+            // Buffered bytes the socket will not take: bytes that fit are copied behind them…
+            #expect(try await writer.write(bytes("xy")) == 2)
+            mock.blocker = UInt8(ascii: "x")
+            error = await expectIOError(.wouldBlock) { try await writer.writeAndFlush(bytes("zz")) }
+            #expect(error?.bytesTransferred == 2)
+            #expect(writer.bufferedByteCount == 4)
+            try await writer.flush()
+            #expect(mock.popWritten() == bytes("xyzz"))
+            // … and larger ones as far as they fit.
+            #expect(try await writer.write(bytes("xy")) == 2)
+            mock.blocker = UInt8(ascii: "x")
+            error = await expectIOError(.wouldBlock) { try await writer.writeAndFlush(bytes("0123456789")) }
+            #expect(error?.bytesTransferred == 6)
+            #expect(writer.bufferedByteCount == 8)
+            try await writer.flush()
+            #expect(mock.popWritten() == bytes("xy012345"))
+            #expect(writer.storageCapacity == 0)
+        }
+    }
+
+    @Test("timeout: sent from the caller's memory, nothing is buffered (bytesTransferred 0); copied behind buffered bytes, they stay buffered (bytesTransferred = their count); a later flush delivers exactly those")
+    func timeout() async throws {
+        try await onHub(limit: .seconds(30)) {
+            let (a, b) = try Socket.pair()
+            defer { a.close(); b.close() }
+            try a.setTimeout(seconds: 0.1)
+            let writer = try a.makeWriter(bufferSize: 100)
+            var offset = try await fillSocket(a, from: 0)
+            var error = await expectIOError(.timedOut, message: "timed out") {
+                try await writer.writeAndFlush([UInt8](repeating: 0xFF, count: 60))
+            }
+            #expect(error?.bytesTransferred == 0)
+            #expect(writer.bufferedByteCount == 0)
+            #expect(try await writer.write(pattern(from: offset, count: 50)) == 50)
+            offset += 50
+            error = await expectIOError(.timedOut) { try await writer.writeAndFlush(pattern(from: offset, count: 20)) }
+            offset += 20
+            #expect(error?.bytesTransferred == 20)
+            #expect(writer.bufferedByteCount == 70)
+            // A deadline shorter than the socket's timeout ends the call as well.
+            try a.setTimeout(seconds: 10)
+            await expectIOError(.timedOut) { try await writer.flush(deadline: .after(.milliseconds(50))) }
+            let expected = offset
+            let reader = Hub.current!.spawn { try await receive(expected, from: b) }
+            try await writer.writeAndFlush([])
+            #expect(try await reader.value == pattern(from: 0, count: expected))
+            #expect(try await pendingBytes(b) == nil)
+            #expect(writer.storageCapacity == 0)
+        }
+    }
+
+    @Test("the array form, the rwb pair's, a closed writer")
+    func arrayPairClosed() async throws {
+        try await onHub(limit: .seconds(10)) {
+            let (a, b) = try Socket.pair()
+            defer { a.close(); b.close() }
+            let pair = try #require(try a.makefile("rwb").pair)
+            try await pair.writeAndFlush(referenceMessage)
+            #expect(try await receive(referenceMessage.count, from: b) == referenceMessage)
+            #expect(pair.writer.bufferedByteCount == 0)
+            #expect(pair.writer.storageCapacity == 0)
+            try await pair.write(bytes("head "))
+            try await pair.writer.writeAndFlush(bytes("tail"))
+            #expect(try await receive(9, from: b) == bytes("head tail"))
+            try await pair.close()
+            await expectIOError(.invalidArgument, message: "write to closed file") {
+                try await pair.writer.writeAndFlush(bytes("x"))
+            }
+        }
+    }
+}

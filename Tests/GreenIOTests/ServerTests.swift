@@ -67,6 +67,36 @@ struct ServerTests {
         #expect(active.lastValue == 0)
     }
 
+    @Test("writeAndFlush: a greeting array, then each run of lines lent by withCompleteLines sent from the reader's buffer; lines counted, nothing left buffered")
+    func writeAndFlushReplies() async throws {
+        let metrics = TestMetrics()
+        let (server, port) = try startTestServer(configure: { $0.metricsFactory = metrics }) { connection in
+            try await connection.write(Array("hello ".utf8))
+            try await connection.writeAndFlush(Array("there\n".utf8))
+            while try await connection.withCompleteLines({ lines in
+                if lines.isEmpty { return false }
+                try await connection.writeAndFlush(lines)
+                return true
+            }) {
+                #expect(connection.writer.bufferedByteCount == 0)
+            }
+            return .endOfStream
+        }
+        try await onHub {
+            let socket = try await connectToServer(port: port)
+            defer { socket.close() }
+            #expect(try await receive(socket, count: 12) == bytes("hello there\n"))
+            try await socket.sendAll(bytes("one\ntwo\nthr"))
+            #expect(try await receive(socket, count: 8) == bytes("one\ntwo\n"))
+            try await socket.sendAll(bytes("ee\nfour"))
+            #expect(try await receive(socket, count: 6) == bytes("three\n"))
+            try socket.shutdown(.write)
+            #expect(try await receiveToEnd(socket) == bytes("four"))
+        }
+        try await stopTestServer(server)
+        #expect(try metrics.expectCounter("greenio_requests_total").totalValue == 4)
+    }
+
     @Test("max connections: the next client waits in the backlog, then is served when one closes")
     func maxConnectionsHoldsClientsInTheBacklog() async throws {
         let (server, port) = try startTestServer { $0.policy.maxConnections = 2 }

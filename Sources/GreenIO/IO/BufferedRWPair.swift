@@ -82,6 +82,11 @@ public final class BufferedRWPair: @unchecked Sendable {
         try await writer.flush(deadline: deadline)
     }
 
+    /// See `BufferedWriter.writeAndFlush(_:deadline:)`.
+    public func writeAndFlush(_ bytes: [UInt8], deadline: Deadline? = nil) async throws {
+        try await writer.writeAndFlush(bytes, deadline: deadline)
+    }
+
     /// Flushes and closes the writer, then closes the reader (the reader is closed even if the
     /// flush fails; its error is thrown). Idempotent.
     public func close() async throws {

@@ -186,6 +186,62 @@ public final class BufferedWriter: BinaryWriting, @unchecked Sendable {
         return try await withStableCopy(of: bytes) { try await write($0, deadline: deadline) }
     }
 
+    /// Writes `bytes` and flushes: `write(_:deadline:)` followed by `flush(deadline:)` in one call
+    /// (Go's `Write` + `Flush`; CPython has no equivalent), with one difference in where the bytes
+    /// live. With nothing buffered, `bytes` are sent straight from the caller's memory: the writer
+    /// neither copies nor allocates, and buffers only a rest the socket would not take. With bytes
+    /// buffered, `bytes` are copied behind them when they fit (one send for both), else the buffer
+    /// is sent first and `bytes` go out directly. Each raw send obeys the socket's timeout;
+    /// `deadline` adds an absolute limit for the whole call.
+    ///
+    /// A reply to a request lent in place (`BufferedReader.withCompleteLines`, say) goes out this way
+    /// without touching the writer's storage.
+    ///
+    /// - Throws: `IOError` `.wouldBlock` (non-blocking) when not everything could be sent, with
+    ///   `bytesTransferred` = how many bytes of this call were accepted (sent, or buffered as far
+    ///   as `bufferSize` allows, for a later `flush()`): re-submit the rest; `bytesTransferred ==
+    ///   bytes.count` means all were accepted and only the flush is unfinished.
+    ///   `.invalidArgument` "write to closed file"; `.timedOut` with `bytesTransferred` = how many
+    ///   bytes of this call were accepted before it (sent, or copied into the buffer, where unsent
+    ///   ones stay; the rest is not buffered); socket errors; `CancellationError`. After any error
+    ///   the buffer is consistent, as after `write` and `flush`: sent bytes are gone from it,
+    ///   unsent ones stay.
+    public func writeAndFlush(_ bytes: UnsafeRawBufferPointer, deadline: Deadline? = nil) async throws {
+        try enter("write to closed file")
+        defer { leave() }
+        var accepted = 0
+        do {
+            if count > 0 {
+                if bytes.count <= bufferSize - count {
+                    // Fits behind the buffered bytes: one send for both.
+                    accepted = buffer(bytes)
+                    if try await !drain(deadline: deadline) { throw IOError.wouldBlock(bytesTransferred: accepted) }
+                    return
+                }
+                if try await !drain(deadline: deadline) {
+                    accepted = buffer(bytes)
+                    throw IOError.wouldBlock(bytesTransferred: accepted)
+                }
+            }
+            // Nothing buffered: send from the caller's memory.
+            while accepted < bytes.count {
+                let rest = UnsafeRawBufferPointer(rebasing: bytes[accepted...])
+                guard let n = try await raw.write(rest, deadline: deadline) else {
+                    accepted += buffer(rest)
+                    throw IOError.wouldBlock(bytesTransferred: accepted)
+                }
+                accepted += n
+            }
+        } catch let error as IOError where error.kind == .timedOut {
+            throw IOError(.timedOut, error.message, bytesTransferred: accepted)
+        }
+    }
+
+    /// `writeAndFlush` for a byte array.
+    public func writeAndFlush(_ bytes: [UInt8], deadline: Deadline? = nil) async throws {
+        try await withStableCopy(of: bytes) { try await writeAndFlush($0, deadline: deadline) }
+    }
+
     /// Sends every buffered byte (CPython's `flush`).
     /// - Throws: `IOError` `.wouldBlock` with `bytesTransferred` 0 in non-blocking mode when the
     ///   socket cannot take everything (the rest stays buffered for a later flush);

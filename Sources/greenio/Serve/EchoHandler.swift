@@ -7,18 +7,18 @@ enum EchoHandler {
     static let timeoutReply = Array("ERR timeout\n".utf8)
     static let lineTooLongReply = Array("ERR line too long\n".utf8)
 
-    /// Serves one connection: echoes every complete line received with one write and one flush
-    /// per batch (`withCompleteLines`: no array per line, and the batch is answered before the
-    /// next wait), answers a line timeout with `ERR timeout` and an over-long line with
-    /// `ERR line too long` before closing, and echoes a final unterminated line at the end of
-    /// the stream.
+    /// Serves one connection: echoes every complete line received with one send per batch
+    /// (`withCompleteLines` lends the batch in place, `writeAndFlush` sends it from there: no
+    /// array per line, no copy, and the batch is answered before the next wait), answers a line
+    /// timeout with `ERR timeout` and an over-long line with `ERR line too long` before closing,
+    /// and echoes a final unterminated line at the end of the stream.
     @Sendable static func serve(_ connection: ServerConnection) async throws -> CloseReason {
         while true {
             let more: Bool
             do {
                 more = try await connection.withCompleteLines { lines in
                     if lines.isEmpty { return false }
-                    try await connection.write(lines)
+                    try await connection.writeAndFlush(lines)
                     return true
                 }
             } catch let error as IOError where error.kind == .timedOut && !connection.sendTimedOut {
@@ -28,7 +28,6 @@ enum EchoHandler {
                 await connection.sendFinalReply(lineTooLongReply)
                 return .lineTooLong
             }
-            try await connection.flush()
             if !more { return .endOfStream }
         }
     }
