@@ -22,14 +22,23 @@ public final class ServerConnection: @unchecked Sendable {
     /// The index of the hub serving this connection (0 ..< `ServerConfiguration.hubs`).
     public let hubIndex: Int
     /// The server's logger with this connection's `peer` and `hub` as metadata (made when first
-    /// used: an idle connection holds none). Never log payload bytes through it at levels above
+    /// used: a connection that never logs holds none). Never log payload bytes through it at levels above
     /// `debug`.
-    public lazy var logger: Logger = {
-        var logger = server.logger
-        logger[metadataKey: "peer"] = .stringConvertible(peer)
-        logger[metadataKey: "hub"] = .stringConvertible(hubIndex)
-        return logger
-    }()
+    public var logger: Logger {
+        get {
+            if let box = loggerBox { return box.logger }
+            var logger = server.logger
+            logger[metadataKey: "peer"] = .stringConvertible(peer)
+            logger[metadataKey: "hub"] = .stringConvertible(hubIndex)
+            loggerBox = LoggerBox(logger)
+            return logger
+        }
+        set {
+            if let box = loggerBox { box.logger = newValue } else { loggerBox = LoggerBox(newValue) }
+        }
+    }
+    /// The logger once made (a box, so an idle connection that never logs holds one pointer).
+    private var loggerBox: LoggerBox?
     /// The buffered reader and writer over `socket` (`makeReadWritePair(bufferSize:)`).
     public let file: BufferedRWPair
     /// The limits in force.
@@ -173,4 +182,10 @@ public final class ServerConnection: @unchecked Sendable {
             throw error
         }
     }
+}
+
+/// Where a `ServerConnection` keeps its logger once it is made.
+private final class LoggerBox {
+    var logger: Logger
+    init(_ logger: Logger) { self.logger = logger }
 }

@@ -21,14 +21,27 @@ enum EchoHandler {
                     try await connection.writeAndFlush(lines)
                     return true
                 }
-            } catch let error as IOError where error.kind == .timedOut && !connection.sendTimedOut {
-                await connection.sendFinalReply(timeoutReply)
-                return .timeout
-            } catch let error as IOError where error.kind == .lineTooLong {
-                await connection.sendFinalReply(lineTooLongReply)
-                return .lineTooLong
+            } catch {
+                return try await finish(connection, after: error)
             }
             if !more { return .endOfStream }
         }
+    }
+
+    /// Ends a connection whose reading failed: a line timeout gets `ERR timeout`, an over-long
+    /// line `ERR line too long` (each with `sendFinalReply`); any other error is thrown on. Kept
+    /// out of `serve` (never inlined), so `serve`'s frame, which every connection holds, stays small.
+    @inline(never)
+    private static func finish(_ connection: ServerConnection, after error: any Error) async throws -> CloseReason {
+        guard let ioError = error as? IOError else { throw error }
+        if ioError.kind == .timedOut && !connection.sendTimedOut {
+            await connection.sendFinalReply(timeoutReply)
+            return .timeout
+        }
+        if ioError.kind == .lineTooLong {
+            await connection.sendFinalReply(lineTooLongReply)
+            return .lineTooLong
+        }
+        throw error
     }
 }
