@@ -345,6 +345,7 @@ public final class BufferedReader: BinaryReading, @unchecked Sendable {
     /// - Returns: the length, or nil when non-blocking and the piece has not arrived yet.
     /// - Throws: `.lineTooLong` (strict); otherwise as `read(_:deadline:)`, with every received
     ///   byte still buffered.
+    @inline(__always)
     func locate(_ separator: [UInt8], limit: Int, strict: Bool, deadline: Deadline?) async throws -> Int? {
         let bound = limit < 0 ? Int.max : limit
         // Bytes before `scanned` are known not to start a separator: each byte is scanned once,
@@ -353,7 +354,9 @@ public final class BufferedReader: BinaryReading, @unchecked Sendable {
         let isNewline = separator.count == 1 && separator[0] == UInt8(ascii: "\n")
         var scanned = isNewline ? buffer.newlineFreeCount : 0
         while true {
-            if let found = buffer.firstIndex(of: separator, from: scanned, within: bound) {
+            let found = isNewline ? buffer.firstNewline(from: scanned, within: bound)
+                : buffer.firstIndex(of: separator, from: scanned, within: bound)
+            if let found {
                 if isNewline { buffer.newlineFreeCount = found }
                 return found + separator.count
             }

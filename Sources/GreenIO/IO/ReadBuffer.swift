@@ -151,6 +151,14 @@ struct ReadBuffer {
         return nil
     }
 
+    /// `firstIndex(of: [\n], from:within:)` as one `memchr`: the line scanner's case.
+    @inline(__always) func firstNewline(from: Int, within: Int) -> Int? {
+        let limit = Swift.min(within, count)
+        guard from < limit, let base = storage.baseAddress,
+              let found = memchr(base + start + from, 0x0A, limit - from) else { return nil }
+        return UnsafeRawPointer(base + start).distance(to: UnsafeRawPointer(found))
+    }
+
     private mutating func compact() {
         let n = count
         if n > 0, let base = storage.baseAddress { memmove(base, base + start, n) }
