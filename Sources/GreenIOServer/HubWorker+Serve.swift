@@ -7,36 +7,64 @@ extension HubWorker {
     /// TCP_NODELAY, performs the TLS handshake (within `handshakeTimeout` and the first line's
     /// deadline), runs the handler with the connection's file objects, then closes everything,
     /// gives the slot back, counts the connection and logs "close PEER (REASON)".
+    ///
+    /// Memory: this function's async frame stays on the green thread's stack for the whole
+    /// connection (below the handler's), so it holds only what crosses its awaits; the logging,
+    /// the file objects' set-up and the close are synchronous helpers whose temporaries live on
+    /// the thread's stack. (Each 1 KiB the task's frames need beyond its allocator's slab is one
+    /// more KiB per idle connection.)
     func serve(_ client: Socket, peer: SocketAddress) async {
+        let logger = openLogger(peer)
+        let accepted = Deadline.now
+        let firstDeadline = state.policy.lineTimeout.map { accepted.advanced(by: $0) }
+        switch await prepare(client, accepted: accepted, firstDeadline: firstDeadline) {
+        case .failure(let failure):
+            finish(client, peer: peer, logger: logger, reason: failure.reason, connection: nil)
+        case .success(let ready):
+            let connection: ServerConnection
+            do {
+                connection = try makeConnection(ready, peer: peer, logger: logger, firstDeadline: firstDeadline)
+            } catch {
+                return finish(ready, peer: peer, logger: logger, reason: .forError(error), connection: nil)
+            }
+            let reason: CloseReason
+            do {
+                reason = try await state.handler(connection)
+            } catch {
+                reason = .forError(error, sending: connection.sendTimedOut)
+            }
+            finish(ready, peer: peer, logger: logger, reason: reason, connection: connection)
+        }
+    }
+
+    /// The connection's logger (the peer in its metadata), after logging "open PEER".
+    @inline(never)
+    private func openLogger(_ peer: SocketAddress) -> Logger {
         var logger = self.logger
         logger[metadataKey: "peer"] = .stringConvertible(peer)
         logger.info("open \(peer)")
-        let policy = state.policy
-        let accepted = Deadline.now
-        let firstDeadline = policy.lineTimeout.map { accepted.advanced(by: $0) }
-        let socket: any RawSocket
-        let reason: CloseReason
+        return logger
+    }
+
+    /// The handler's view of a ready socket: its buffered file objects and the policy.
+    @inline(never)
+    private func makeConnection(_ socket: any RawSocket, peer: SocketAddress, logger: Logger,
+                                firstDeadline: Deadline?) throws -> ServerConnection {
+        let file = try socket.makeReadWritePair(bufferSize: state.policy.bufferSize)
+        return ServerConnection(socket: socket, peer: peer, hubIndex: index, logger: logger,
+                                file: file, firstDeadline: firstDeadline, server: state)
+    }
+
+    /// Closes the connection (dropping unsent bytes), gives its slot back, records its metrics and
+    /// logs "close PEER (REASON)".
+    @inline(never)
+    private func finish(_ socket: any RawSocket, peer: SocketAddress, logger: Logger, reason: CloseReason,
+                        connection: ServerConnection?) {
         var counts = (requests: 0, received: 0, sent: 0)
-        switch await prepare(client, accepted: accepted, firstDeadline: firstDeadline) {
-        case .failure(let failure):
-            socket = client
-            reason = failure.reason
-        case .success(let ready):
-            socket = ready
-            do {
-                let file = try ready.makeReadWritePair(bufferSize: policy.bufferSize)
-                let connection = ServerConnection(socket: ready, peer: peer, hubIndex: index, logger: logger,
-                                                  file: file, firstDeadline: firstDeadline, server: state)
-                do {
-                    reason = try await state.handler(connection)
-                } catch {
-                    reason = .forError(error, sending: connection.sendTimedOut)
-                }
-                counts = (connection.requestCount, file.reader.raw.bytesRead, file.reader.raw.bytesWritten)
-                file.reader.close()  // Releases the files' reference on the socket; unsent bytes are dropped.
-            } catch {
-                reason = .forError(error)
-            }
+        if let connection {
+            let raw = connection.file.reader.raw
+            counts = (connection.requestCount, raw.bytesRead, raw.bytesWritten)
+            connection.file.reader.close()  // Releases the files' reference on the socket; unsent bytes are dropped.
         }
         socket.close()
         liveConnections -= 1
