@@ -3,71 +3,75 @@ import Glibc
 import Logging
 
 extension HubWorker {
-    /// Serves one accepted connection in its own green thread: logs "open PEER", has the
-    /// conversation (`converse`), gives the slot back, counts the connection and logs
-    /// "close PEER (REASON)". Its frame, which lives as long as the connection, holds little:
-    /// the connection's state is in `ServerConnection`.
+    /// Serves one accepted connection in its own green thread: logs "open PEER", sets
+    /// TCP_NODELAY, performs the TLS handshake (within `handshakeTimeout` and the first line's
+    /// deadline), runs the handler with the connection's file objects, then closes everything,
+    /// gives the slot back, counts the connection and logs "close PEER (REASON)".
+    ///
+    /// Memory: this function's async frame stays on the green thread's stack for the whole
+    /// connection (below the handler's), so it holds only what crosses its awaits; the logging,
+    /// the file objects' set-up and the close are synchronous helpers whose temporaries live on
+    /// the thread's stack. (Each 1 KiB the task's frames need beyond its allocator's slab is one
+    /// more KiB per idle connection.)
     func serve(_ client: Socket, peer: SocketAddress) async {
-        opened(peer)
-        let (reason, counts) = await converse(client, peer: peer)
-        closed(peer, reason: reason, counts: counts)
+        let logger = openLogger(peer)
+        let accepted = Deadline.now
+        let firstDeadline = state.policy.lineTimeout.map { accepted.advanced(by: $0) }
+        switch await prepare(client, accepted: accepted, firstDeadline: firstDeadline) {
+        case .failure(let failure):
+            finish(client, peer: peer, logger: logger, reason: failure.reason, connection: nil)
+        case .success(let ready):
+            let connection: ServerConnection
+            do {
+                connection = try makeConnection(ready, peer: peer, firstDeadline: firstDeadline)
+            } catch {
+                return finish(ready, peer: peer, logger: logger, reason: .forError(error), connection: nil)
+            }
+            let reason: CloseReason
+            do {
+                reason = try await state.handler(connection)
+            } catch {
+                reason = .forError(error, sending: connection.sendTimedOut)
+            }
+            finish(ready, peer: peer, logger: logger, reason: reason, connection: connection)
+        }
     }
 
-    /// Logs "open PEER". Synchronous, so its temporaries (the message, the metadata) live on the
-    /// thread's stack, not in the green thread's frame, which a connection holds for its life.
+    /// The connection's logger (the peer in its metadata), after logging "open PEER".
     @inline(never)
-    private func opened(_ peer: SocketAddress) {
-        logger.info("open \(peer)", metadata: ["peer": .stringConvertible(peer)])
+    private func openLogger(_ peer: SocketAddress) -> Logger {
+        var logger = self.logger
+        logger[metadataKey: "peer"] = .stringConvertible(peer)
+        logger.info("open \(peer)")
+        return logger
     }
 
-    /// Gives the connection's slot back, counts it, and logs "close PEER (REASON)".
+    /// The handler's view of a ready socket: its buffered file objects and the policy.
     @inline(never)
-    private func closed(_ peer: SocketAddress, reason: CloseReason, counts: Counts) {
+    private func makeConnection(_ socket: any RawSocket, peer: SocketAddress,
+                                firstDeadline: Deadline?) throws -> ServerConnection {
+        let file = try socket.makeReadWritePair(bufferSize: state.policy.bufferSize)
+        return ServerConnection(socket: socket, peer: peer, hubIndex: index,
+                                file: file, firstDeadline: firstDeadline, server: state)
+    }
+
+    /// Closes the connection (dropping unsent bytes), gives its slot back, records its metrics and
+    /// logs "close PEER (REASON)".
+    @inline(never)
+    private func finish(_ socket: any RawSocket, peer: SocketAddress, logger: Logger, reason: CloseReason,
+                        connection: ServerConnection?) {
+        var counts = (requests: 0, received: 0, sent: 0)
+        if let connection {
+            let raw = connection.file.reader.raw
+            counts = (connection.requestCount, raw.bytesRead, raw.bytesWritten)
+            connection.file.reader.close()  // Releases the files' reference on the socket; unsent bytes are dropped.
+        }
+        socket.close()
         liveConnections -= 1
         state.slots.connectionEnded()
         state.metrics.active.record(state.slots.count)
         state.metrics.recordClose(reason, requests: counts.requests, bytesReceived: counts.received, bytesSent: counts.sent)
-        logger.info("close \(peer) (\(reason))", metadata: ["peer": .stringConvertible(peer)])
-    }
-
-    /// What a connection carried, for the metrics.
-    private typealias Counts = (requests: Int, received: Int, sent: Int)
-
-    /// Sets TCP_NODELAY, performs the TLS handshake (within `handshakeTimeout` and the first
-    /// line's deadline), runs the handler with the connection's file objects, and closes the files
-    /// and the socket.
-    /// - Returns: why the connection ended, and what it carried.
-    @inline(never)  // Its own frame, below `serve`'s: see `prepare`.
-    private func converse(_ client: Socket, peer: SocketAddress) async -> (CloseReason, Counts) {
-        let accepted = Deadline.now
-        let firstDeadline = state.policy.lineTimeout.map { accepted.advanced(by: $0) }
-        let socket: any RawSocket
-        switch await prepare(client, accepted: accepted, firstDeadline: firstDeadline) {
-        case .failure(let failure):
-            client.close()
-            return (failure.reason, (0, 0, 0))
-        case .success(let ready):
-            socket = ready
-        }
-        defer { socket.close() }
-        let connection: ServerConnection
-        do {
-            let file = try socket.makeReadWritePair(bufferSize: state.policy.bufferSize)
-            connection = ServerConnection(socket: socket, peer: peer, hubIndex: index, file: file,
-                                          firstDeadline: firstDeadline, server: state)
-        } catch {
-            return (.forError(error), (0, 0, 0))
-        }
-        // Releases the files' reference on the socket; bytes still unsent are dropped.
-        defer { connection.file.reader.close() }
-        let reason: CloseReason
-        do {
-            reason = try await state.handler(connection)
-        } catch {
-            reason = .forError(error, sending: connection.sendTimedOut)
-        }
-        let raw = connection.file.reader.raw
-        return (reason, (connection.requestCount, raw.bytesRead, raw.bytesWritten))
+        logger.info("close \(peer) (\(reason))")
     }
 
     /// Why a connection could not be made ready.
@@ -76,12 +80,8 @@ extension HubWorker {
     }
 
     /// Turns off Nagle's algorithm (TCP) and, for TLS, wraps the socket and performs the server
-    /// handshake in this green thread.
-    ///
-    /// Never inlined: an async function's locals live in its frame, and the frames of a green
-    /// thread come from its task's slab allocator, whose slabs are kept for the task's life. Kept
-    /// apart, the handshake's frame is gone (its slab reused) before the handler runs; inlined, it
-    /// would make one frame larger than a slab, and every connection would hold an extra slab.
+    /// handshake in this green thread. Never inlined: kept apart, the handshake's frame is gone
+    /// before the handler runs.
     @inline(never)
     private func prepare(_ client: Socket, accepted: Deadline, firstDeadline: Deadline?) async -> Result<any RawSocket, PreparationFailure> {
         if client.family != AF_UNIX { try? client.setOption(.noDelay, true) }

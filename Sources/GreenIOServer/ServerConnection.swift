@@ -151,9 +151,8 @@ public final class ServerConnection: @unchecked Sendable {
         // Inlinable: one async frame less per reply.
         do {
             try await writer.writeAndFlush(bytes, deadline: sendDeadline)
-        } catch let error as IOError where error.kind == .timedOut {
-            noteSendTimeout()
-            throw error
+        } catch {
+            throw noteSendTimeout(error)
         }
     }
 
@@ -170,16 +169,20 @@ public final class ServerConnection: @unchecked Sendable {
         try await sending { try await writer.flush(deadline: sendDeadline) }
     }
 
-    /// Records that a write or flush timed out (`sendTimedOut`).
-    @usableFromInline
-    func noteSendTimeout() { sendTimedOut = true }
+    /// Records a write's or flush's timeout (`sendTimedOut`) and returns `error`. Synchronous and
+    /// out of line: the inlined callers' async frames (held by an idle connection) keep no cast
+    /// temporaries.
+    @usableFromInline @inline(never)
+    func noteSendTimeout(_ error: any Error) -> any Error {
+        if let ioError = error as? IOError, ioError.kind == .timedOut { sendTimedOut = true }
+        return error
+    }
 
     private func sending<T>(_ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
-        } catch let error as IOError where error.kind == .timedOut {
-            sendTimedOut = true
-            throw error
+        } catch {
+            throw noteSendTimeout(error)
         }
     }
 }

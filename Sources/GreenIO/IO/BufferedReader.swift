@@ -107,11 +107,12 @@ public final class BufferedReader: BinaryReading, @unchecked Sendable {
             buffer.didFill(got)
             if got == 0 { buffer.releaseIfEmpty() }
             return got
-        } catch let error as IOError where error.kind == .tlsEOF && buffer.count > 0 {
+        } catch {
             // A TLS stream that ended without close_notify (not suppressed) is still an end: what
             // arrived before it is delivered as at any end of stream, and the next read, with nothing
             // buffered, gets the error (TLS sockets make it sticky).
-            return 0
+            if buffer.count > 0 && IOError.isKind(error, .tlsEOF) { return 0 }
+            throw error
         }
     }
 

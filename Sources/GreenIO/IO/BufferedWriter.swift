@@ -169,9 +169,9 @@ public final class BufferedWriter: BinaryWriting, @unchecked Sendable {
                 }
                 written += n
             }
-        } catch let error as IOError where error.kind == .timedOut {
+        } catch {
             // Unlike CPython, say how much of this call went out before the timeout.
-            throw IOError(.timedOut, error.message, bytesTransferred: written)
+            throw IOError.withTransferred(error, written)
         }
         written += buffer(UnsafeRawBufferPointer(rebasing: bytes[written...]))
         return written
@@ -232,8 +232,8 @@ public final class BufferedWriter: BinaryWriting, @unchecked Sendable {
                 }
                 accepted += n
             }
-        } catch let error as IOError where error.kind == .timedOut {
-            throw IOError(.timedOut, error.message, bytesTransferred: accepted)
+        } catch {
+            throw IOError.withTransferred(error, accepted)
         }
     }
 

@@ -138,7 +138,7 @@ public final class SocketIO: @unchecked Sendable {
             } else if let tlsSocket {
                 outcome = try await tlsSocket.receive(into: buffer, deadline: deadline)
             } else {
-                outcome = try await checkClosed().receive(into: buffer, deadline: deadline)
+                outcome = try await receiveFromOther(into: buffer, deadline: deadline)
             }
             switch outcome {
             case .completed(let count):
@@ -146,10 +146,25 @@ public final class SocketIO: @unchecked Sendable {
                 return count
             case .wouldBlock: return nil
             }
-        } catch let error as IOError where error.kind == .timedOut {
-            latchAfterTimeout(deadline: deadline)
-            throw error
+        } catch {
+            throw latchIfTimedOut(error, deadline: deadline)
         }
+    }
+
+    /// `receive` on a `RawSocket` of another type, through the protocol. Out of line, so that the
+    /// callers' async frames (a reader's, inlined) hold two call sites, not three: those frames
+    /// stay on an idle connection's stack.
+    @inline(never)
+    private func receiveFromOther(into buffer: UnsafeMutableRawBufferPointer, deadline: Deadline?) async throws -> IOOutcome {
+        try await checkClosed().receive(into: buffer, deadline: deadline)
+    }
+
+    /// `waitUntilReadable` on a `RawSocket` of another type (see `receiveFromOther`).
+    @inline(never)
+    private func waitForOther(deadline: Deadline?, unlessNonBlocking: Bool) async throws {
+        let socket = try checkClosed()
+        if unlessNonBlocking && socket.timeout == .nonBlocking { return }
+        try await socket.waitUntilReadable(deadline: deadline)
     }
 
     /// Checks that the object is open, readable and not latched, before a read. (The socket is
@@ -163,11 +178,16 @@ public final class SocketIO: @unchecked Sendable {
         }
     }
 
-    /// Sets the latch after a read's timeout. The latch is CPython's answer to the socket's
-    /// timeout. A caller's deadline is a GreenIO budget the caller may renew, so its expiry does
-    /// not latch.
-    private func latchAfterTimeout(deadline: Deadline?) {
-        if deadline.map({ !$0.hasPassed }) ?? true { timeoutOccurred = true }
+    /// Sets the latch if `error` is a read's timeout, and returns `error`. The latch is CPython's
+    /// answer to the socket's timeout. A caller's deadline is a GreenIO budget the caller may
+    /// renew, so its expiry does not latch. (Synchronous and out of line: the cast's temporaries
+    /// stay out of the inlined callers' async frames.)
+    @inline(never)
+    private func latchIfTimedOut(_ error: any Error, deadline: Deadline?) -> any Error {
+        if let ioError = error as? IOError, ioError.kind == .timedOut, deadline.map({ !$0.hasPassed }) ?? true {
+            timeoutOccurred = true
+        }
+        return error
     }
 
     /// Parks the calling green thread until a read would make progress — bytes, the end of the
@@ -198,13 +218,10 @@ public final class SocketIO: @unchecked Sendable {
                 if unlessNonBlocking && tlsSocket.timeout == .nonBlocking { return }
                 try await tlsSocket.waitUntilReadable(deadline: deadline)
             } else {
-                let socket = try checkClosed()
-                if unlessNonBlocking && socket.timeout == .nonBlocking { return }
-                try await socket.waitUntilReadable(deadline: deadline)
+                try await waitForOther(deadline: deadline, unlessNonBlocking: unlessNonBlocking)
             }
-        } catch let error as IOError where error.kind == .timedOut {
-            latchAfterTimeout(deadline: deadline)
-            throw error
+        } catch {
+            throw latchIfTimedOut(error, deadline: deadline)
         }
     }
 
@@ -274,7 +291,7 @@ public final class SocketIO: @unchecked Sendable {
         } else if let tlsSocket {
             outcome = try await tlsSocket.send(bytes, deadline: deadline)
         } else {
-            outcome = try await checkClosed().send(bytes, deadline: deadline)
+            outcome = try await sendToOther(bytes, deadline: deadline)
         }
         switch outcome {
         case .completed(let count):
@@ -282,6 +299,12 @@ public final class SocketIO: @unchecked Sendable {
             return count
         case .wouldBlock: return nil
         }
+    }
+
+    /// `send` on a `RawSocket` of another type (see `receiveFromOther`).
+    @inline(never)
+    private func sendToOther(_ bytes: UnsafeRawBufferPointer, deadline: Deadline?) async throws -> IOOutcome {
+        try await checkClosed().send(bytes, deadline: deadline)
     }
 
     /// `write` for a byte array.

@@ -81,6 +81,22 @@ public struct IOError: Error, Equatable, Sendable, CustomStringConvertible {
         IOError(.wouldBlock, Errno.wouldBlock.message, errno: .wouldBlock, bytesTransferred: bytesTransferred)
     }
 
+    /// Whether `error` is an `IOError` of `kind`. Synchronous and out of line: an async function
+    /// that asks this in a `catch` keeps the cast's temporaries out of its async frame (which an
+    /// idle connection holds for as long as it waits).
+    @inline(never)
+    static func isKind(_ error: any Error, _ kind: Kind) -> Bool {
+        (error as? IOError)?.kind == kind
+    }
+
+    /// `error`, or for a timeout a copy saying that `count` bytes of the call were transferred
+    /// before it (out of line, as `isKind`).
+    @inline(never)
+    static func withTransferred(_ error: any Error, _ count: Int) -> any Error {
+        guard let ioError = error as? IOError, ioError.kind == .timedOut else { return error }
+        return IOError(.timedOut, ioError.message, bytesTransferred: count)
+    }
+
     /// Python's `ValueError(message)`.
     public static func invalidArgument(_ message: String) -> IOError {
         IOError(.invalidArgument, message)

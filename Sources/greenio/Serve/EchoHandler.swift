@@ -22,26 +22,27 @@ enum EchoHandler {
                     return true
                 }
             } catch {
-                return try await finish(connection, after: error)
+                return try await end(connection, after: error)
             }
             if !more { return .endOfStream }
         }
     }
 
-    /// Ends a connection whose reading failed: a line timeout gets `ERR timeout`, an over-long
-    /// line `ERR line too long` (each with `sendFinalReply`); any other error is thrown on. Kept
-    /// out of `serve` (never inlined), so `serve`'s frame, which every connection holds, stays small.
+    /// Ends a connection whose read failed: answers a line timeout with `ERR timeout` and an
+    /// over-long line with `ERR line too long`, rethrows anything else. Out of line, so that the
+    /// loop's async frame, which an idle connection holds while it waits, stays small.
     @inline(never)
-    private static func finish(_ connection: ServerConnection, after error: any Error) async throws -> CloseReason {
+    private static func end(_ connection: ServerConnection, after error: any Error) async throws -> CloseReason {
         guard let ioError = error as? IOError else { throw error }
-        if ioError.kind == .timedOut && !connection.sendTimedOut {
+        switch ioError.kind {
+        case .timedOut where !connection.sendTimedOut:
             await connection.sendFinalReply(timeoutReply)
             return .timeout
-        }
-        if ioError.kind == .lineTooLong {
+        case .lineTooLong:
             await connection.sendFinalReply(lineTooLongReply)
             return .lineTooLong
+        default:
+            throw error
         }
-        throw error
     }
 }
