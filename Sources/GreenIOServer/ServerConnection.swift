@@ -11,9 +11,9 @@ import Logging
 ///
 /// Reading: `readLine()` (and the borrowed-line methods) apply `policy.maxLineLength` and the
 /// line deadline: the first line must be complete within `policy.lineTimeout` of the accept, each
-/// later one within `lineTimeout` of the end of the one before. Writing: `write` and `flush` get
-/// `lineTimeout` from the start of the call. The reader and writer are there for anything else
-/// (`read(n)`, `read(until:)`, …); pass `lineDeadline` to keep the same rule.
+/// later one within `lineTimeout` of the end of the one before. Writing: `write`, `flush` and
+/// `writeAndFlush` get `lineTimeout` from the start of the call. The reader and writer are there
+/// for anything else (`read(n)`, `read(until:)`, …); pass `lineDeadline` to keep the same rule.
 public final class ServerConnection: @unchecked Sendable {
     /// The connection: a `Socket`, or a `TLSSocket` whose handshake is complete.
     public let socket: any RawSocket
