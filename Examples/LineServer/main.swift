@@ -15,7 +15,7 @@ configuration.policy.maxConnections = 1000             // more wait in the liste
 configuration.policy.drainPeriod = .seconds(5)         // on SIGTERM/SIGINT: 5 s to finish, then closed
 
 let server = try Server(configuration: configuration) { connection in
-    connection.logger.info("hello")                    // logs carry peer= and hub=
+    connection.log(.info, "hello")                     // logs carry peer= and hub=
     while true {
         let line: [UInt8]
         do {

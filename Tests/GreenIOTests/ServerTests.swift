@@ -34,6 +34,29 @@ struct ServerTests {
         #expect(!events.contains { $0.allText.contains("secret-payload") }, "\(events.map(\.allText))")
     }
 
+    @Test("ServerConnection.log and logger: the handler's own events carry the peer and hub metadata")
+    func handlerLoggingCarriesThePeer() async throws {
+        let store = LogStore()
+        let (server, port) = try startTestServer(configure: { $0.logger = collectingLogger(store) }) { connection in
+            connection.log(.notice, "handler says hello")
+            connection.logger.debug("and debug through the logger")
+            return try await echoLines(connection)
+        }
+        let clientAddress = try await onHub {
+            let socket = try await connectToServer(port: port)
+            defer { socket.close() }
+            #expect(try await echoCheck(socket, "hi\n", within: .seconds(5)) == nil)
+            return try socket.localAddress()
+        }
+        try await stopTestServer(server)
+        let hello = try #require(store.events.first { $0.message == "handler says hello" })
+        #expect(hello.level == .notice)
+        #expect(hello.metadata["peer"] == "\(clientAddress)")
+        #expect(hello.metadata["hub"] == "0")
+        let debug = try #require(store.events.first { $0.message == "and debug through the logger" })
+        #expect(debug.metadata["peer"] == "\(clientAddress)")
+    }
+
     @Test("metrics: accepted, active, closed by reason, requests, bytes and timeouts move")
     func metricsMove() async throws {
         let metrics = TestMetrics()
