@@ -13,7 +13,8 @@
 #   GREENIO=/path/to/greenio Benchmarks/memory.sh   # skip the release build
 #   BASELINE=/path/to/other/greenio SERVERS="greenio baseline" Benchmarks/memory.sh   # two builds side by side
 #   SERVERS=readme Benchmarks/memory.sh   # servers written as the README shows: line-server (TLS, answers in
-#                                         # capitals) and service-group-example (plain), both on GreenIOServer
+#                                         # capitals; its connection limit raised to CONNS + 100) and
+#                                         # service-group-example (plain), both on GreenIOServer
 #   NIO=/path/to/nio-echo C_SRC=/path/to/echo.c     # peers built elsewhere (defaults: Benchmarks/.build/release/
 #                                                   # nio-echo, Benchmarks/c/echo.c; each skipped if absent)
 set -euo pipefail
@@ -72,7 +73,7 @@ start_server() {
         readme)
             # They log "… listening on 127.0.0.1:PORT" to standard error.
             if [[ $mode == tls ]]; then
-                "$ROOT/.build/release/line-server" 0 >"$out" 2>&1 &
+                "$ROOT/.build/release/line-server" 0 $((CONNS + 100)) >"$out" 2>&1 &
             else
                 "$ROOT/.build/release/service-group-example" 0 >"$out" 2>&1 &
             fi

@@ -1,5 +1,5 @@
 // A complete TLS line server on GreenIOServer: it answers each line with the line in capitals.
-//     swift run line-server [PORT]        then: openssl s_client -connect 127.0.0.1:PORT -quiet
+//     swift run line-server [PORT [MAX]]  then: openssl s_client -connect 127.0.0.1:PORT -quiet
 import GreenIO
 import GreenIOServer
 import Logging
@@ -11,7 +11,7 @@ var configuration = ServerConfiguration(host: "127.0.0.1", port: port, tls: try 
 configuration.hubs = 2                                 // two threads, each accepting and serving
 configuration.policy.lineTimeout = .seconds(30)        // each line within 30 s, or the connection closes
 configuration.policy.maxLineLength = 1024              // longer lines are refused
-configuration.policy.maxConnections = 1000             // more wait in the listen backlog
+configuration.policy.maxConnections = CommandLine.arguments.dropFirst(2).first.flatMap { Int($0) } ?? 1000  // more wait in the backlog
 configuration.policy.drainPeriod = .seconds(5)         // on SIGTERM/SIGINT: 5 s to finish, then closed
 
 let server = try Server(configuration: configuration) { connection in
