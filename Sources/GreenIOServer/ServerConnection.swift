@@ -27,9 +27,7 @@ public final class ServerConnection: @unchecked Sendable {
     public var logger: Logger {
         get {
             if let box = loggerBox { return box.logger }
-            var logger = server.logger
-            logger[metadataKey: "peer"] = .stringConvertible(peer)
-            logger[metadataKey: "hub"] = .stringConvertible(hubIndex)
+            let logger = makeLogger()
             loggerBox = LoggerBox(logger)
             return logger
         }
@@ -77,12 +75,24 @@ public final class ServerConnection: @unchecked Sendable {
     /// never inlined. Prefer it to `logger.info(…)` in a handler: the logging's temporaries (the
     /// `Logger` copy, the message, the metadata) then live on the thread's stack instead of in the
     /// handler's async frame, which every idle connection keeps for its life (one `logger.info`
-    /// call made `Examples/LineServer`'s handler frame 592 bytes instead of 208).
+    /// call made `Examples/LineServer`'s handler frame 592 bytes instead of 208), and the logger
+    /// is made for the call, not kept with the connection (unless `logger` was asked for).
     @inline(never)
     public func log(_ level: Logger.Level, _ message: @autoclosure () -> Logger.Message,
                     metadata: @autoclosure () -> Logger.Metadata? = nil,
                     file: String = #fileID, function: String = #function, line: UInt = #line) {
+        // The logger made for this call is not kept (unless `logger` was asked for): its metadata
+        // would otherwise stay with the connection for its life.
+        let logger = loggerBox?.logger ?? makeLogger()
         logger.log(level: level, message(), metadata: metadata(), file: file, function: function, line: line)
+    }
+
+    /// The server's logger with this connection's `peer` and `hub` as metadata.
+    private func makeLogger() -> Logger {
+        var logger = server.logger
+        logger[metadataKey: "peer"] = .stringConvertible(peer)
+        logger[metadataKey: "hub"] = .stringConvertible(hubIndex)
+        return logger
     }
 
     /// The read side of `file`.
