@@ -40,8 +40,7 @@ extension HubWorker {
     /// The connection's logger (the peer in its metadata), after logging "open PEER".
     @inline(never)
     private func openLogger(_ peer: SocketAddress) -> Logger {
-        var logger = self.logger
-        logger[metadataKey: "peer"] = .stringConvertible(peer)
+        let logger = self.logger.forConnection(peer: peer, hub: index)
         logger.info("open \(peer)")
         return logger
     }

@@ -7,7 +7,7 @@ extension Server: Service {
     /// closed. The `ServiceGroup` handles the signals; this method installs none.
     /// - Throws: `ServerError` if the server cannot start, or the failure that stopped it.
     public func run() async throws {
-        if localAddresses.isEmpty && !isDraining { try start() }
+        if isIdle { try start() }
         try await withGracefulShutdownHandler {
             try await withTaskCancellationHandler {
                 try await waitUntilStopped()

@@ -39,7 +39,7 @@ public final class Server: Sendable {
 
     private enum Phase {
         case idle
-        case running(workers: [HubWorker], addresses: [SocketAddress], unixPaths: [String])
+        case running(workers: [HubWorker], addresses: [SocketAddress])
         case stopping(workers: [HubWorker], addresses: [SocketAddress])
         case stopped(workers: [HubWorker], addresses: [SocketAddress])
     }
@@ -59,13 +59,21 @@ public final class Server: Sendable {
         phase.withLock { phase in
             switch phase {
             case .idle: return []
-            case .running(_, let addresses, _), .stopping(_, let addresses), .stopped(_, let addresses): return addresses
+            case .running(_, let addresses), .stopping(_, let addresses), .stopped(_, let addresses): return addresses
             }
         }
     }
 
     /// True once a stop has begun.
     public var isDraining: Bool { state.isDraining }
+
+    /// True until `start()` (or a `stop()` before it).
+    var isIdle: Bool {
+        phase.withLock { phase in
+            if case .idle = phase { return true }
+            return false
+        }
+    }
 
     /// Connections being served now, over all hubs.
     public var activeConnectionCount: Int { state.slots.count }
@@ -78,7 +86,7 @@ public final class Server: Sendable {
     private var workers: [HubWorker] {
         phase.withLock { phase in
             switch phase {
-            case .running(let workers, _, _), .stopping(let workers, _), .stopped(let workers, _): return workers
+            case .running(let workers, _), .stopping(let workers, _), .stopped(let workers, _): return workers
             case .idle: return []
             }
         }
@@ -109,7 +117,7 @@ public final class Server: Sendable {
             let addresses = listeners.addresses
             let unixPaths = listeners.unixPaths
             listeners.closeRemaining()
-            phase = .running(workers: workers, addresses: addresses, unixPaths: unixPaths)
+            phase = .running(workers: workers, addresses: addresses)
             let remaining = Atomic<Int>(workers.count)
             for worker in workers {
                 worker.finished.whenFulfilled { [self] in
@@ -133,7 +141,7 @@ public final class Server: Sendable {
         let first = state.beginDraining(until: .after(max(period, .zero)))
         let workers: [HubWorker] = phase.withLock { phase in
             switch phase {
-            case .running(let workers, let addresses, _):
+            case .running(let workers, let addresses):
                 phase = .stopping(workers: workers, addresses: addresses)
                 return workers
             case .stopping(let workers, _):
@@ -201,7 +209,7 @@ public final class Server: Sendable {
         for path in unixPaths { unlink(path) }
         phase.withLock { phase in
             if case .stopping(let workers, let addresses) = phase { phase = .stopped(workers: workers, addresses: addresses) }
-            if case .running(let workers, let addresses, _) = phase { phase = .stopped(workers: workers, addresses: addresses) }
+            if case .running(let workers, let addresses) = phase { phase = .stopped(workers: workers, addresses: addresses) }
         }
         configuration.logger.notice("stopped")
         stopped.fulfill(())

@@ -89,10 +89,7 @@ public final class ServerConnection: @unchecked Sendable {
 
     /// The server's logger with this connection's `peer` and `hub` as metadata.
     private func makeLogger() -> Logger {
-        var logger = server.logger
-        logger[metadataKey: "peer"] = .stringConvertible(peer)
-        logger[metadataKey: "hub"] = .stringConvertible(hubIndex)
-        return logger
+        server.logger.forConnection(peer: peer, hub: hubIndex)
     }
 
     /// The read side of `file`.
@@ -213,4 +210,15 @@ public final class ServerConnection: @unchecked Sendable {
 private final class LoggerBox {
     var logger: Logger
     init(_ logger: Logger) { self.logger = logger }
+}
+
+extension Logger {
+    /// This logger with a connection's `peer` and `hub` as metadata: how every log line about one
+    /// connection names it.
+    func forConnection(peer: SocketAddress, hub: Int) -> Logger {
+        var logger = self
+        logger[metadataKey: "peer"] = .stringConvertible(peer)
+        logger[metadataKey: "hub"] = .stringConvertible(hub)
+        return logger
+    }
 }

@@ -46,18 +46,6 @@ final class StopSignals: Sendable {
         }
     }
 
-    /// Parks the calling green thread until SIGINT or SIGTERM arrives.
-    /// - Returns: the signal's name.
-    /// - Throws: `CancellationError`; `IOError` outside a green thread or if the signalfd fails.
-    func next() async throws -> String {
-        guard let hub = Hub.current else { throw IOError(.notOnHub, "waiting for a signal needs a green thread") }
-        while true {
-            if let name = readSignal() { return name }
-            if errno != EAGAIN && errno != EINTR { throw IOError.system(.current) }
-            try await hub.wait(for: .read, on: fileDescriptor)
-        }
-    }
-
     /// Reads one pending signal without waiting; nil if none (errno says why).
     private func readSignal() -> String? {
         // struct signalfd_siginfo is 128 bytes and starts with the signal number (uint32_t).

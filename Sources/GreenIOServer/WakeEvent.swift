@@ -25,20 +25,14 @@ final class WakeEvent: Sendable {
         _ = Glibc.write(fileDescriptor, &one, 8)
     }
 
-    /// Parks the calling green thread until `signal()` was called since the last wait returned,
-    /// or `deadline` passes (then it returns false).
+    /// Parks the calling green thread until `signal()` was called since the last wait returned.
     /// - Throws: `CancellationError`; `IOError` `.notOnHub` outside a green thread.
-    @discardableResult
-    func wait(until deadline: Deadline = .distantFuture) async throws -> Bool {
+    func wait() async throws {
         guard let hub = Hub.current else { throw IOError(.notOnHub, "waiting for an event needs a green thread") }
         while true {
             var value: UInt64 = 0
-            if Glibc.read(fileDescriptor, &value, 8) == 8 { return true }
-            do {
-                try await hub.wait(for: .read, on: fileDescriptor, deadline: deadline)
-            } catch let error as IOError where error.kind == .timedOut {
-                return false
-            }
+            if Glibc.read(fileDescriptor, &value, 8) == 8 { return }
+            try await hub.wait(for: .read, on: fileDescriptor)
         }
     }
 }

@@ -97,9 +97,6 @@ struct Serve: ParsableCommand {
             var configuration = ServerConfiguration(host: host, port: port, tls: tls?.context)
             configuration.hubs = hubs
             configuration.policy.lineTimeout = lineTimeout
-            // The handshake counts against the first line's timeout (as it always has), and is
-            // never given longer than the library's default.
-            configuration.policy.handshakeTimeout = min(lineTimeout ?? .seconds(10), .seconds(10))
             configuration.policy.maxLineLength = maxLine
             configuration.policy.maxConnections = maxConnections
             configuration.policy.drainPeriod = .nanoseconds(Int64((drain * 1e9).rounded()))
