@@ -19,6 +19,9 @@ public struct CloseReason: Sendable, Hashable, CustomStringConvertible {
         case protocolError = "protocol_error"
         /// The TLS handshake failed or took too long.
         case handshake
+        /// A listener that requires a PROXY protocol header got none, a bad one, or one from an
+        /// untrusted peer.
+        case proxyHeader = "proxy_header"
         /// The server stopped (after its drain period) while the connection was open.
         case serverStopping = "server_stopping"
         /// Any other error (a reset, say).
@@ -60,6 +63,11 @@ public struct CloseReason: Sendable, Hashable, CustomStringConvertible {
     /// "tls handshake failed: ERROR".
     public static func handshakeFailed(_ error: any Error) -> CloseReason {
         CloseReason("tls handshake failed: \(error)", kind: .handshake)
+    }
+
+    /// "proxy header KIND: DETAIL" (the header's bytes are never quoted).
+    public static func proxyHeaderRefused(_ error: ProxyHeaderError) -> CloseReason {
+        CloseReason("proxy header \(error)", kind: .proxyHeader)
     }
 
     /// The reason for an error that ended a handler: `CancellationError` is "server stopping",

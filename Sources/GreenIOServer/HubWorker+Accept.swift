@@ -12,7 +12,8 @@ extension HubWorker {
     /// (`EPERM`), starts an `AcceptStall`: the loop retries every 100 ms, logging the stall's
     /// start, a reminder every 10 s and its end, while the open connections are served as usual.
     /// Any other error stops the server (`Server.run` throws it).
-    func acceptConnections(on listener: Socket, hub: Hub) async {
+    /// With `proxy`, each connection must start with a PROXY header (`serve`).
+    func acceptConnections(on listener: Socket, hub: Hub, proxy: ProxyProtocolConfiguration?) async {
         defer { listener.close() }
         var stall: AcceptStall?
         while !Task.isCancelled {
@@ -51,7 +52,7 @@ extension HubWorker {
             state.metrics.accepted.increment()
             state.metrics.active.record(state.slots.count)
             liveConnections += 1
-            hub.spawn { await self.serve(client, peer: peer) }
+            hub.spawn { await self.serve(client, peer: peer, proxy: proxy) }
         }
     }
 

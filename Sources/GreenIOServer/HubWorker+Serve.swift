@@ -13,17 +13,33 @@ extension HubWorker {
     /// the file objects' set-up and the close are synchronous helpers whose temporaries live on
     /// the thread's stack. (Each 1 KiB the task's frames need beyond its allocator's slab is one
     /// more KiB per idle connection.)
-    func serve(_ client: Socket, peer: SocketAddress) async {
-        let logger = openLogger(peer)
-        let accepted = Deadline.now
-        let firstDeadline = state.policy.lineTimeout.map { accepted.advanced(by: $0) }
-        switch await prepare(client, accepted: accepted, firstDeadline: firstDeadline) {
+    ///
+    /// With `proxy`, the connection must first send a PROXY header (`ProxyHeader.read`), within
+    /// the handshake deadline, from a trusted peer; the header's source is then the peer (the
+    /// balancer is `ServerConnection.balancer`), and the open line says "open CLIENT (via
+    /// BALANCER)". A refused connection logs only "close PEER (proxy header …)".
+    func serve(_ client: Socket, peer accepted: SocketAddress, proxy: ProxyProtocolConfiguration?) async {
+        let acceptedAt = Deadline.now
+        let firstDeadline = state.policy.lineTimeout.map { acceptedAt.advanced(by: $0) }
+        let handshakeDeadline = handshakeDeadline(accepted: acceptedAt, firstDeadline: firstDeadline)
+        var proxied: ProxiedPeer?
+        if let proxy {
+            switch await readProxyHeader(client, from: accepted, proxy: proxy, deadline: handshakeDeadline) {
+            case .failure(let failure):
+                return refuse(client, peer: accepted, failure)
+            case .success(let header):
+                proxied = header
+            }
+        }
+        let peer = proxied?.client ?? accepted
+        let logger = openLogger(peer, proxied: proxied)
+        switch await prepare(client, handshakeDeadline: handshakeDeadline) {
         case .failure(let failure):
             finish(client, peer: peer, logger: logger, reason: failure.reason, connection: nil)
         case .success(let ready):
             let connection: ServerConnection
             do {
-                connection = try makeConnection(ready, peer: peer, firstDeadline: firstDeadline)
+                connection = try makeConnection(ready, peer: peer, proxied: proxied, firstDeadline: firstDeadline)
             } catch {
                 return finish(ready, peer: peer, logger: logger, reason: .forError(error), connection: nil)
             }
@@ -37,28 +53,39 @@ extension HubWorker {
         }
     }
 
-    /// The connection's logger (the peer in its metadata), after logging "open PEER".
+    /// The connection's logger (the peer, and the balancer of a proxied one, in its metadata),
+    /// after logging "open PEER" ("open CLIENT (via BALANCER)" behind a balancer).
     @inline(never)
-    private func openLogger(_ peer: SocketAddress) -> Logger {
-        let logger = self.logger.forConnection(peer: peer, hub: index)
-        logger.info("open \(peer)")
+    private func openLogger(_ peer: SocketAddress, proxied: ProxiedPeer?) -> Logger {
+        let logger = self.logger.forConnection(peer: peer, hub: index, via: proxied?.balancer)
+        if let proxied {
+            logger.info("open \(peer) (\(proxied.openNote))")
+        } else {
+            logger.info("open \(peer)")
+        }
         return logger
     }
 
     /// The handler's view of a ready socket: its buffered file objects and the policy.
     @inline(never)
-    private func makeConnection(_ socket: any RawSocket, peer: SocketAddress,
+    private func makeConnection(_ socket: any RawSocket, peer: SocketAddress, proxied: ProxiedPeer?,
                                 firstDeadline: Deadline?) throws -> ServerConnection {
         let file = try socket.makeReadWritePair(bufferSize: state.policy.bufferSize)
-        return ServerConnection(socket: socket, peer: peer, hubIndex: index,
+        return ServerConnection(socket: socket, peer: peer, proxied: proxied, hubIndex: index,
                                 file: file, firstDeadline: firstDeadline, server: state)
+    }
+
+    /// When the connection must be ready (its PROXY header read and its TLS handshake done):
+    /// `handshakeTimeout` after the accept, and never after the first line's deadline.
+    private func handshakeDeadline(accepted: Deadline, firstDeadline: Deadline?) -> Deadline? {
+        [state.policy.handshakeTimeout.map { accepted.advanced(by: $0) }, firstDeadline].compactMap { $0 }.min()
     }
 
     /// Closes the connection (dropping unsent bytes), gives its slot back, records its metrics and
     /// logs "close PEER (REASON)".
     @inline(never)
-    private func finish(_ socket: any RawSocket, peer: SocketAddress, logger: Logger, reason: CloseReason,
-                        connection: ServerConnection?) {
+    func finish(_ socket: any RawSocket, peer: SocketAddress, logger: Logger, reason: CloseReason,
+                connection: ServerConnection?, level: Logger.Level = .info) {
         var counts = (requests: 0, received: 0, sent: 0)
         if let connection {
             let raw = connection.file.reader.raw
@@ -70,7 +97,7 @@ extension HubWorker {
         state.slots.connectionEnded()
         state.metrics.active.record(state.slots.count)
         state.metrics.recordClose(reason, requests: counts.requests, bytesReceived: counts.received, bytesSent: counts.sent)
-        logger.info("close \(peer) (\(reason))")
+        logger.log(level: level, "close \(peer) (\(reason))")
     }
 
     /// Why a connection could not be made ready.
@@ -82,11 +109,9 @@ extension HubWorker {
     /// handshake in this green thread. Never inlined: kept apart, the handshake's frame is gone
     /// before the handler runs.
     @inline(never)
-    private func prepare(_ client: Socket, accepted: Deadline, firstDeadline: Deadline?) async -> Result<any RawSocket, PreparationFailure> {
+    private func prepare(_ client: Socket, handshakeDeadline: Deadline?) async -> Result<any RawSocket, PreparationFailure> {
         if client.family != AF_UNIX { try? client.setOption(.noDelay, true) }
         guard let context = state.configuration.tls else { return .success(client) }
-        let handshakeDeadline = [state.policy.handshakeTimeout.map { accepted.advanced(by: $0) }, firstDeadline]
-            .compactMap { $0 }.min()
         do {
             let tls = try await TLSSocket.wrap(client, context: context, handshake: false)
             do {

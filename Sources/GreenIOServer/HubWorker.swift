@@ -59,10 +59,15 @@ final class HubWorker: @unchecked Sendable {
 
     /// The hub's root green thread: accept until stopped, then drain.
     private func run(listeners descriptors: [Int32]) async {
-        var listeners: [Socket] = []
-        for fd in descriptors {
+        var listeners: [(socket: Socket, proxy: ProxyProtocolConfiguration?)] = []
+        let addresses = state.configuration.addresses
+        for (position, fd) in descriptors.enumerated() {
             do {
-                listeners.append(try Socket(adopting: fd))
+                // The descriptors come in the configured addresses' order.
+                let proxy = state.configuration.proxyProtocol.flatMap { proxy in
+                    position < addresses.count && proxy.applies(to: addresses[position]) ? proxy : nil
+                }
+                listeners.append((try Socket(adopting: fd), proxy))
             } catch {
                 _ = close(fd)
                 state.recordFailure(ServerError("hub \(index) cannot use its listener: \(error)"))
@@ -70,13 +75,13 @@ final class HubWorker: @unchecked Sendable {
         }
         guard let hub = Hub.current else { return }
         let acceptLoops = listeners.map { listener in
-            hub.spawn { await self.acceptConnections(on: listener, hub: hub) }
+            hub.spawn { await self.acceptConnections(on: listener.socket, hub: hub, proxy: listener.proxy) }
         }
         ready.fulfill(())
         // Only cancellation (the hub stopping) ends this wait early; either way, drain.
         _ = try? await stopEvent.wait()
         for loop in acceptLoops { loop.cancel() }
-        for listener in listeners { listener.close() }
+        for listener in listeners { listener.socket.close() }
         let deadline = state.drainDeadline
         while liveConnections > 0 && !deadline.hasPassed {
             guard (try? await Hub.sleep(for: min(.milliseconds(10), deadline.remaining))) != nil else { break }

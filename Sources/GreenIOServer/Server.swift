@@ -130,6 +130,19 @@ public final class Server: Sendable {
         let names = localAddresses.map(\.description).joined(separator: ", ")
         configuration.logger.notice("listening on \(names)\(configuration.tls == nil ? "" : " (tls)")")
         if configuration.hubs > 1 { configuration.logger.notice("serving on \(configuration.hubs) hubs (SO_REUSEPORT)") }
+        logProxyProtocol()
+    }
+
+    /// Logs which peers may send PROXY headers; warns loudly when any peer may.
+    private func logProxyProtocol() {
+        guard let proxy = configuration.proxyProtocol else { return }
+        if let trusted = proxy.trustedSources {
+            let names = trusted.map(\.description).joined(separator: ", ")
+            configuration.logger.notice("PROXY protocol headers required, trusted from \(names)")
+        } else {
+            configuration.logger.warning(
+                "WARNING: PROXY protocol headers are believed from ANY peer: a client that connects directly can claim any address; name the load balancers as trusted sources")
+        }
     }
 
     /// Stops the server: closes the listeners now, lets the connections drain for

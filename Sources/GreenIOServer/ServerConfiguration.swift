@@ -15,6 +15,10 @@ public struct ServerConfiguration: Sendable {
     public var hubs = 1
     /// The per-connection limits.
     public var policy = ConnectionPolicy()
+    /// PROXY protocol headers required on some or all listeners (behind a load balancer), and
+    /// the peers believed to send them; nil (the default) for none. `Docs/Deploying.md` shows it
+    /// behind HAProxy and nginx.
+    public var proxyProtocol: ProxyProtocolConfiguration?
     /// The listen backlog: how many clients the kernel holds while the server is not accepting
     /// (at `maxConnections`, or out of descriptors). Default 511, as nginx and Redis.
     public var backlog = 511
@@ -46,5 +50,6 @@ public struct ServerConfiguration: Sendable {
         guard (1...1024).contains(hubs) else { throw ServerError("hubs must be in 1...1024") }
         guard backlog > 0 else { throw ServerError("backlog must be positive") }
         try policy.validate()
+        try proxyProtocol?.validate(addresses: addresses)
     }
 }

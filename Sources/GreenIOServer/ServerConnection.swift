@@ -17,8 +17,15 @@ import Logging
 public final class ServerConnection: @unchecked Sendable {
     /// The connection: a `Socket`, or a `TLSSocket` whose handshake is complete.
     public let socket: any RawSocket
-    /// The client's address.
+    /// The client's address: the source a PROXY header named, else the socket's peer.
     public let peer: SocketAddress
+    /// The PROXY header the connection started with (on a listener that requires one).
+    public var proxyHeader: ProxyHeader? { proxied?.header }
+    /// The load balancer, for a connection that started with a PROXY header: the socket's own
+    /// peer. nil without a header.
+    public var balancer: SocketAddress? { proxied?.balancer }
+    /// The header and the balancer, for a proxied connection (one reference, nil otherwise).
+    private let proxied: ProxiedPeer?
     /// The index of the hub serving this connection (0 ..< `ServerConfiguration.hubs`).
     public let hubIndex: Int
     /// The server's logger with this connection's `peer` and `hub` as metadata (made when first
@@ -59,10 +66,11 @@ public final class ServerConnection: @unchecked Sendable {
     @usableFromInline let maxLineLength: Int
     @usableFromInline let lineTimeout: Duration?
 
-    init(socket: any RawSocket, peer: SocketAddress, hubIndex: Int, file: BufferedRWPair,
+    init(socket: any RawSocket, peer: SocketAddress, proxied: ProxiedPeer?, hubIndex: Int, file: BufferedRWPair,
          firstDeadline: Deadline?, server: ServerState) {
         self.socket = socket
         self.peer = peer
+        self.proxied = proxied
         self.hubIndex = hubIndex
         self.file = file
         self.lineDeadline = firstDeadline
@@ -89,7 +97,7 @@ public final class ServerConnection: @unchecked Sendable {
 
     /// The server's logger with this connection's `peer` and `hub` as metadata.
     private func makeLogger() -> Logger {
-        server.logger.forConnection(peer: peer, hub: hubIndex)
+        server.logger.forConnection(peer: peer, hub: hubIndex, via: proxied?.balancer)
     }
 
     /// The read side of `file`.
@@ -213,12 +221,13 @@ private final class LoggerBox {
 }
 
 extension Logger {
-    /// This logger with a connection's `peer` and `hub` as metadata: how every log line about one
-    /// connection names it.
-    func forConnection(peer: SocketAddress, hub: Int) -> Logger {
+    /// This logger with a connection's `peer`, `hub` and, behind a balancer, `via` (the
+    /// balancer) as metadata: how every log line about one connection names it.
+    func forConnection(peer: SocketAddress, hub: Int, via balancer: SocketAddress? = nil) -> Logger {
         var logger = self
         logger[metadataKey: "peer"] = .stringConvertible(peer)
         logger[metadataKey: "hub"] = .stringConvertible(hub)
+        if let balancer { logger[metadataKey: "via"] = .stringConvertible(balancer) }
         return logger
     }
 }

@@ -14,6 +14,7 @@ import Metrics
 /// | `greenio_timeouts_total` | counter | connections closed by the line timeout or a send timeout |
 /// | `greenio_tls_handshake_failures_total` | counter | handshakes that failed or timed out |
 /// | `greenio_accept_failures_total` | counter | failed accepts (descriptors, memory, aborted) |
+/// | `greenio_proxy_header_failures_total` | counter, `kind` | connections refused for their PROXY header, by `ProxyHeaderError.Kind` |
 struct ServerMetrics: Sendable {
     let accepted: Counter
     let active: Gauge
@@ -25,6 +26,8 @@ struct ServerMetrics: Sendable {
     let acceptFailures: Counter
     /// One counter per reason kind, made once.
     private let closed: [CloseReason.Kind: Counter]
+    /// One counter per PROXY header failure kind, made once.
+    private let proxyHeaderFailures: [ProxyHeaderError.Kind: Counter]
 
     /// The metrics, from `factory` (the bootstrapped `MetricsSystem.factory` when nil).
     init(factory: (any MetricsFactory)?) {
@@ -43,6 +46,17 @@ struct ServerMetrics: Sendable {
                                    factory: factory)
         }
         self.closed = closed
+        var proxyHeaderFailures: [ProxyHeaderError.Kind: Counter] = [:]
+        for kind in ProxyHeaderError.Kind.allCases {
+            proxyHeaderFailures[kind] = Counter(label: "greenio_proxy_header_failures_total",
+                                                dimensions: [("kind", kind.rawValue)], factory: factory)
+        }
+        self.proxyHeaderFailures = proxyHeaderFailures
+    }
+
+    /// Counts a connection refused for its PROXY header.
+    func recordProxyHeaderFailure(_ kind: ProxyHeaderError.Kind) {
+        proxyHeaderFailures[kind]?.increment()
     }
 
     /// Counts a closed connection and what it carried.

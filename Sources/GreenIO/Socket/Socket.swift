@@ -171,6 +171,38 @@ public final class Socket: RawSocket, @unchecked Sendable {
         }
     }
 
+    /// Copies up to `buffer.count` of the bytes waiting to be received into `buffer` without
+    /// consuming them: the next `receive` returns them again. Waits as `receive` does (by the
+    /// timeout mode, within `deadline`) until at least one byte or the end of the stream is
+    /// there. A reader that needs more than the peek showed must consume what it saw before it
+    /// peeks again: a peek at an unchanged queue returns at once with the same bytes.
+    ///
+    /// The corresponding C function is `recv(2)` with `MSG_PEEK`.
+    /// - Returns: `.completed(n)` (0 at the end of the stream), or `.wouldBlock(.read)` in
+    ///   non-blocking mode.
+    /// - Throws: as `receive(into:deadline:)`.
+    public func peek(into buffer: UnsafeMutableRawBufferPointer, deadline: Deadline?) async throws -> IOOutcome {
+        if let carried = carriedInput, let base = buffer.baseAddress {
+            _ = try openDescriptor()
+            let count = min(buffer.count, carried.count)
+            carried.withUnsafeBytes { if let source = $0.baseAddress { base.copyMemory(from: source, byteCount: count) } }
+            return .completed(count)
+        }
+        let mode = timeout
+        var waitDeadline: Deadline?
+        while true {
+            let count = Glibc.recv(try openDescriptor(), buffer.baseAddress, buffer.count, Int32(MSG_PEEK))
+            if count >= 0 { return .completed(count) }
+            let errno = Errno.current
+            if errno == .interrupted { continue }
+            guard errno == .wouldBlock else { throw IOError.system(errno) }
+            if mode == .nonBlocking { return .wouldBlock(.read) }
+            let limit = waitDeadline ?? mode.deadline(capping: deadline)
+            waitDeadline = limit
+            try await wait(for: .read, until: limit)
+        }
+    }
+
     /// Waits until the socket is readable (see `RawSocket.waitUntilReadable`): one wait for
     /// readability, after a one-byte `MSG_PEEK` unless the last `receive` already showed the
     /// kernel's queue empty (`drainedByLastReceive`, then `waitForArrival`). It returns

@@ -30,6 +30,11 @@ struct Serve: ParsableCommand {
             --protocol resp answers Redis commands (PING ECHO SET GET DEL EXISTS INCR DECR MGET \
             MSET DBSIZE FLUSHALL QUIT COMMAND CONFIG GET), multibulk or inline, pipelined; the \
             keys live in memory, shared by all connections.
+            Behind a load balancer, --proxy-protocol makes every connection start with a PROXY \
+            protocol header (v1 or v2, before the TLS handshake with --tls); the open line then \
+            names the client and the balancer: "open CLIENT (via BALANCER)". A connection \
+            without a valid header, or from a peer outside --proxy-trusted, is closed without \
+            a reply ("close PEER (proxy header KIND: …)").
             """)
 
     @Option(name: .customLong("protocol"), help: "What to speak: echo or resp (Redis RESP2).")
@@ -71,6 +76,15 @@ struct Serve: ParsableCommand {
         valueName: "n"))
     var maxConnections = 10_000
 
+    @Flag(name: .customLong("proxy-protocol"), help: ArgumentHelp(
+        "Require a PROXY protocol header (v1 or v2) at the start of every connection, as HAProxy's send-proxy or nginx's proxy_protocol sends it."))
+    var proxyProtocol = false
+
+    @Option(name: .customLong("proxy-trusted"), help: ArgumentHelp(
+        "With --proxy-protocol: an address or CIDR block (10.0.0.0/8, ::1) allowed to send headers; repeat for more. Without one, any peer may (a warning at start).",
+        valueName: "cidr"))
+    var proxyTrusted: [String] = []
+
     @OptionGroup var tlsOptions: ServerTLSOptions
 
     /// Redis's default limit on a bulk string.
@@ -87,6 +101,10 @@ struct Serve: ParsableCommand {
             guard (1...(1 << 40)).contains(maxBulk) else { throw ValidationError("--max-bulk must be in 1...\(1 << 40)") }
         }
         _ = try CommandLineTimeout.duration(timeout)
+        if !proxyTrusted.isEmpty && !proxyProtocol { throw ValidationError("--proxy-trusted needs --proxy-protocol") }
+        for block in proxyTrusted {
+            do { _ = try IPNetwork(block) } catch { throw ValidationError("--proxy-trusted: \(error)") }
+        }
     }
 
     func run() throws {
@@ -100,6 +118,10 @@ struct Serve: ParsableCommand {
             configuration.policy.maxLineLength = maxLine
             configuration.policy.maxConnections = maxConnections
             configuration.policy.drainPeriod = .nanoseconds(Int64((drain * 1e9).rounded()))
+            if proxyProtocol {
+                configuration.proxyProtocol = ProxyProtocolConfiguration(
+                    trustedSources: proxyTrusted.isEmpty ? nil : try proxyTrusted.map(IPNetwork.init))
+            }
             let handler = try makeHandler()
             let server = try Server(configuration: configuration, handler: handler)
             defer {

@@ -1,0 +1,25 @@
+import GreenIO
+
+/// What a connection's PROXY header said, kept with the connection (one reference: a connection
+/// without a header holds nil).
+final class ProxiedPeer: Sendable {
+    /// The header as received.
+    let header: ProxyHeader
+    /// The connection's own peer: the load balancer.
+    let balancer: SocketAddress
+
+    init(header: ProxyHeader, balancer: SocketAddress) {
+        self.header = header
+        self.balancer = balancer
+    }
+
+    /// The client the header names, or nil when it names none (LOCAL, UNKNOWN, `AF_UNSPEC`): the
+    /// connection's own peer then stands.
+    var client: SocketAddress? { header.source }
+
+    /// The open line's note: "via BALANCER", or what the header said instead of a client.
+    var openNote: String {
+        if header.source != nil { return "via \(balancer)" }
+        return header.command == .local ? "proxy LOCAL: the balancer's own connection" : "proxy header names no client"
+    }
+}

@@ -1,0 +1,214 @@
+import GreenIO
+import Glibc
+
+extension ProxyHeader {
+    /// The default `maxV2Length`: the most bytes a version 2 header may carry after its fixed 16
+    /// (addresses and TLVs). Balancers send tens to a few hundred.
+    public static let defaultMaxV2Length = 4096
+
+    /// Parses the PROXY header at the start of `bytes`: a pure function of the bytes, so a reader
+    /// can call it again with more of them. It answers `.incomplete` for any prefix of a valid
+    /// header and `.invalid` as soon as no continuation could make one (a connection that starts
+    /// with neither signature is refused at its first byte).
+    ///
+    /// Version 1: `PROXY TCP4|TCP6 SRC DST SPORT DPORT\r\n` (numeric addresses of the named
+    /// family, ports 0...65535 without leading zeros, single spaces) or `PROXY UNKNOWN…\r\n`, at
+    /// most 107 bytes. Version 2: the 12-byte signature, version 2 with command LOCAL or PROXY,
+    /// family `AF_UNSPEC`, `AF_INET`, `AF_INET6` or `AF_UNIX` over an unspecified or stream
+    /// transport (a datagram transport is refused), a length of at most `maxV2Length`, an
+    /// address block as long as the family needs, and well-formed TLVs (ALPN and authority are
+    /// kept, the rest skipped).
+    public static func parse(_ bytes: UnsafeRawBufferPointer, maxV2Length: Int = defaultMaxV2Length) -> ProxyHeaderParseResult {
+        guard let first = bytes.first else { return .incomplete }
+        switch first {
+        case v1Prefix[0]: return parseV1(bytes)
+        case v2Signature[0]: return parseV2(bytes, maxLength: maxV2Length)
+        default: return .invalid(ProxyHeaderError(.missing, "no PROXY header"))
+        }
+    }
+
+    /// `parse` over an array.
+    public static func parse(_ bytes: [UInt8], maxV2Length: Int = defaultMaxV2Length) -> ProxyHeaderParseResult {
+        bytes.withUnsafeBytes { parse($0, maxV2Length: maxV2Length) }
+    }
+
+    // MARK: Version 1
+
+    private static func parseV1(_ bytes: UnsafeRawBufferPointer) -> ProxyHeaderParseResult {
+        let prefixCount = min(bytes.count, v1Prefix.count)
+        for index in 0..<prefixCount where bytes[index] != v1Prefix[index] {
+            return .invalid(ProxyHeaderError(.missing, "no PROXY header"))
+        }
+        // Find the CRLF; every byte before it must be printable ASCII.
+        var end: Int?
+        let limit = min(bytes.count, maxV1Length)
+        var index = v1Prefix.count
+        while index < limit {
+            let byte = bytes[index]
+            if byte == 0x0D {
+                if index + 1 == bytes.count { break }  // The LF may be on its way.
+                guard bytes[index + 1] == 0x0A else { return .invalid(ProxyHeaderError(.malformed, "CR without LF")) }
+                end = index
+                break
+            }
+            guard (0x20...0x7E).contains(byte) else {
+                return .invalid(ProxyHeaderError(.malformed, "a byte outside printable ASCII"))
+            }
+            index += 1
+        }
+        guard let end else {
+            if bytes.count >= maxV1Length { return .invalid(ProxyHeaderError(.tooLong, "v1 header over 107 bytes")) }
+            return .incomplete
+        }
+        guard end + 2 <= maxV1Length else { return .invalid(ProxyHeaderError(.tooLong, "v1 header over 107 bytes")) }
+        let line = UnsafeRawBufferPointer(rebasing: bytes[v1Prefix.count..<end])
+        let fields = line.split(separator: 0x20, omittingEmptySubsequences: false)
+        let length = end + 2
+        switch fields.first.map({ String(decoding: $0, as: UTF8.self) }) {
+        case "UNKNOWN":
+            return .complete(ProxyHeader(version: .v1, command: .proxy, source: nil, destination: nil, length: length))
+        case "TCP4", "TCP6":
+            let family = fields[0].last == UInt8(ascii: "4") ? AF_INET : AF_INET6
+            guard fields.count == 5 else {
+                return .invalid(ProxyHeaderError(.malformed, "v1 needs four fields after the protocol, one space apart"))
+            }
+            guard let sourcePort = v1Port(fields[3]), let destinationPort = v1Port(fields[4]) else {
+                return .invalid(ProxyHeaderError(.malformed, "a v1 port is not a decimal in 0...65535"))
+            }
+            guard let source = v1Address(fields[1], family: family, port: sourcePort),
+                  let destination = v1Address(fields[2], family: family, port: destinationPort) else {
+                return .invalid(ProxyHeaderError(.malformed, "a v1 address is not a numeric address of its family"))
+            }
+            return .complete(ProxyHeader(version: .v1, command: .proxy, source: source, destination: destination,
+                                         length: length))
+        default:
+            return .invalid(ProxyHeaderError(.malformed, "v1 protocol is not TCP4, TCP6 or UNKNOWN"))
+        }
+    }
+
+    /// A decimal port, 0...65535, with no sign and no leading zero.
+    private static func v1Port(_ digits: Slice<UnsafeRawBufferPointer>) -> Int? {
+        guard (1...5).contains(digits.count), digits.count == 1 || digits.first != UInt8(ascii: "0") else { return nil }
+        var value = 0
+        for digit in digits {
+            guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(digit) else { return nil }
+            value = value * 10 + Int(digit - UInt8(ascii: "0"))
+        }
+        return value <= 65535 ? value : nil
+    }
+
+    /// A numeric address of `family` (as `inet_pton` reads it), normalised by `inet_ntop`.
+    private static func v1Address(_ text: Slice<UnsafeRawBufferPointer>, family: Int32, port: Int) -> SocketAddress? {
+        guard !text.isEmpty, text.count < 64 else { return nil }
+        var cString = [CChar](repeating: 0, count: text.count + 1)
+        for (index, byte) in text.enumerated() { cString[index] = CChar(bitPattern: byte) }
+        var binary = [UInt8](repeating: 0, count: 16)
+        guard inet_pton(family, cString, &binary) == 1 else { return nil }
+        return binary.withUnsafeBytes { socketAddress(family: family, binary: $0, port: port) }
+    }
+
+    // MARK: Version 2
+
+    private static func parseV2(_ bytes: UnsafeRawBufferPointer, maxLength: Int) -> ProxyHeaderParseResult {
+        let signatureCount = min(bytes.count, v2Signature.count)
+        for index in 0..<signatureCount where bytes[index] != v2Signature[index] {
+            return .invalid(ProxyHeaderError(.missing, "no PROXY header"))
+        }
+        if bytes.count > 12 {
+            guard bytes[12] >> 4 == 2 else { return .invalid(ProxyHeaderError(.malformed, "v2 version is not 2")) }
+            guard bytes[12] & 0x0F <= 1 else { return .invalid(ProxyHeaderError(.malformed, "v2 command is not LOCAL or PROXY")) }
+        }
+        if bytes.count > 13 {
+            guard bytes[13] >> 4 <= 3 else { return .invalid(ProxyHeaderError(.malformed, "v2 address family unknown")) }
+            guard bytes[13] & 0x0F <= 2 else { return .invalid(ProxyHeaderError(.malformed, "v2 transport unknown")) }
+        }
+        guard bytes.count >= v2FixedLength else { return .incomplete }
+        let bodyLength = Int(bytes[14]) << 8 | Int(bytes[15])
+        guard bodyLength <= maxLength else {
+            return .invalid(ProxyHeaderError(.tooLong, "v2 length over the limit of \(maxLength)"))
+        }
+        let length = v2FixedLength + bodyLength
+        guard bytes.count >= length else { return .incomplete }
+        if bytes[12] & 0x0F == 0 {
+            // LOCAL: the balancer's own connection; the address block is ignored.
+            return .complete(ProxyHeader(version: .v2, command: .local, source: nil, destination: nil, length: length))
+        }
+        let body = UnsafeRawBufferPointer(rebasing: bytes[v2FixedLength..<length])
+        let family = bytes[13] >> 4
+        let transport = bytes[13] & 0x0F
+        guard transport != 2 else { return .invalid(ProxyHeaderError(.malformed, "v2 datagram transport on a stream")) }
+        var source: SocketAddress?
+        var destination: SocketAddress?
+        var addressLength = 0
+        if transport == 1 {
+            switch family {
+            case 1:
+                addressLength = 12
+                guard body.count >= addressLength else { return .invalid(ProxyHeaderError(.malformed, "v2 address block too short")) }
+                source = socketAddress(family: AF_INET, binary: UnsafeRawBufferPointer(rebasing: body[0..<4]), port: port(body, at: 8))
+                destination = socketAddress(family: AF_INET, binary: UnsafeRawBufferPointer(rebasing: body[4..<8]), port: port(body, at: 10))
+            case 2:
+                addressLength = 36
+                guard body.count >= addressLength else { return .invalid(ProxyHeaderError(.malformed, "v2 address block too short")) }
+                source = socketAddress(family: AF_INET6, binary: UnsafeRawBufferPointer(rebasing: body[0..<16]), port: port(body, at: 32))
+                destination = socketAddress(family: AF_INET6, binary: UnsafeRawBufferPointer(rebasing: body[16..<32]), port: port(body, at: 34))
+            case 3:
+                addressLength = 216
+                guard body.count >= addressLength else { return .invalid(ProxyHeaderError(.malformed, "v2 address block too short")) }
+                source = .unix(path: unixPath(UnsafeRawBufferPointer(rebasing: body[0..<108])))
+                destination = .unix(path: unixPath(UnsafeRawBufferPointer(rebasing: body[108..<216])))
+            default:
+                break  // AF_UNSPEC: the connection's own endpoints apply.
+            }
+        }
+        guard let (alpn, authority) = v2TLVs(UnsafeRawBufferPointer(rebasing: body[addressLength...])) else {
+            return .invalid(ProxyHeaderError(.malformed, "v2 TLV overruns the header"))
+        }
+        return .complete(ProxyHeader(version: .v2, command: .proxy, source: source, destination: destination,
+                                     alpn: alpn, authority: authority, length: length))
+    }
+
+    /// The ALPN and authority TLVs, or nil when a TLV's length runs past the end.
+    private static func v2TLVs(_ tlvs: UnsafeRawBufferPointer) -> (alpn: [UInt8]?, authority: String?)? {
+        var alpn: [UInt8]?
+        var authority: String?
+        var index = 0
+        while index < tlvs.count {
+            guard tlvs.count - index >= 3 else { return nil }
+            let type = tlvs[index]
+            let valueLength = Int(tlvs[index + 1]) << 8 | Int(tlvs[index + 2])
+            let start = index + 3
+            guard tlvs.count - start >= valueLength else { return nil }
+            let value = UnsafeRawBufferPointer(rebasing: tlvs[start..<start + valueLength])
+            switch type {
+            case 0x01: alpn = Array(value)
+            case 0x02: authority = String(validating: value, as: UTF8.self)
+            default: break
+            }
+            index = start + valueLength
+        }
+        return (alpn, authority)
+    }
+
+    private static func port(_ body: UnsafeRawBufferPointer, at offset: Int) -> Int {
+        Int(body[offset]) << 8 | Int(body[offset + 1])
+    }
+
+    /// A v2 Unix path: the bytes up to the first NUL; an abstract address (a leading NUL) is
+    /// written with a leading "@", as `ss` shows it.
+    private static func unixPath(_ raw: UnsafeRawBufferPointer) -> String {
+        if raw.first == 0 {
+            let rest = raw.dropFirst().prefix { $0 != 0 }
+            return rest.isEmpty ? "" : "@" + String(decoding: rest, as: UTF8.self)
+        }
+        return String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+    }
+
+    /// The socket address for a binary IPv4 (4 bytes) or IPv6 (16 bytes) address.
+    static func socketAddress(family: Int32, binary: UnsafeRawBufferPointer, port: Int) -> SocketAddress {
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        _ = inet_ntop(family, binary.baseAddress, &text, socklen_t(text.count))
+        let host = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return family == AF_INET ? .ipv4(host: host, port: port) : .ipv6(host: host, port: port)
+    }
+}
