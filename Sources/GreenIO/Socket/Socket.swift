@@ -28,7 +28,8 @@ public final class Socket: RawSocket, @unchecked Sendable {
     /// TLS layer's, say, whose reads bypass `receive`) clears it.
     @exclusivity(unchecked) var drainedByLastReceive = false
     /// Bytes already received from the descriptor by a TLS layer before it handed the connection
-    /// back (`TLSSocket.unwrap`): the first input, served before the descriptor is read again.
+    /// back (`TLSSocket.unwrap`), or put back by `unread`: the first input, served before the
+    /// descriptor is read again.
     @exclusivity(unchecked) var carriedInput: [UInt8]?
 
     /// Creates a stream socket of the given family (`socket(family, SOCK_STREAM)`), in the
@@ -171,36 +172,17 @@ public final class Socket: RawSocket, @unchecked Sendable {
         }
     }
 
-    /// Copies up to `buffer.count` of the bytes waiting to be received into `buffer` without
-    /// consuming them: the next `receive` returns them again. Waits as `receive` does (by the
-    /// timeout mode, within `deadline`) until at least one byte or the end of the stream is
-    /// there. A reader that needs more than the peek showed must consume what it saw before it
-    /// peeks again: a peek at an unchanged queue returns at once with the same bytes.
-    ///
-    /// The corresponding C function is `recv(2)` with `MSG_PEEK`.
-    /// - Returns: `.completed(n)` (0 at the end of the stream), or `.wouldBlock(.read)` in
-    ///   non-blocking mode.
-    /// - Throws: as `receive(into:deadline:)`.
-    public func peek(into buffer: UnsafeMutableRawBufferPointer, deadline: Deadline?) async throws -> IOOutcome {
-        if let carried = carriedInput, let base = buffer.baseAddress {
-            _ = try openDescriptor()
-            let count = min(buffer.count, carried.count)
-            carried.withUnsafeBytes { if let source = $0.baseAddress { base.copyMemory(from: source, byteCount: count) } }
-            return .completed(count)
-        }
-        let mode = timeout
-        var waitDeadline: Deadline?
-        while true {
-            let count = Glibc.recv(try openDescriptor(), buffer.baseAddress, buffer.count, Int32(MSG_PEEK))
-            if count >= 0 { return .completed(count) }
-            let errno = Errno.current
-            if errno == .interrupted { continue }
-            guard errno == .wouldBlock else { throw IOError.system(errno) }
-            if mode == .nonBlocking { return .wouldBlock(.read) }
-            let limit = waitDeadline ?? mode.deadline(capping: deadline)
-            waitDeadline = limit
-            try await wait(for: .read, until: limit)
-        }
+    /// Puts `bytes` back in front of the socket's input: the next `receive` returns them before
+    /// anything the descriptor holds, and a `TLSSocket` that wraps the socket reads them first —
+    /// so a reader that took more than its own part of the stream (a PROXY protocol header, say)
+    /// hands the rest on without losing it. Bytes put back earlier and not yet received come
+    /// after `bytes`.
+    /// - Throws: `IOError` `.system` `EBADF` once closed.
+    public func unread(_ bytes: some Collection<UInt8>) throws {
+        _ = try openDescriptor()
+        guard !bytes.isEmpty else { return }
+        carriedInput = Array(bytes) + (carriedInput ?? [])
+        drainedByLastReceive = false
     }
 
     /// Waits until the socket is readable (see `RawSocket.waitUntilReadable`): one wait for

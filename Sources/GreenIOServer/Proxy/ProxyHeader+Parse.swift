@@ -62,28 +62,55 @@ extension ProxyHeader {
         }
         guard end + 2 <= maxV1Length else { return .invalid(ProxyHeaderError(.tooLong, "v1 header over 107 bytes")) }
         let line = UnsafeRawBufferPointer(rebasing: bytes[v1Prefix.count..<end])
-        let fields = line.split(separator: 0x20, omittingEmptySubsequences: false)
         let length = end + 2
-        switch fields.first.map({ String(decoding: $0, as: UTF8.self) }) {
-        case "UNKNOWN":
-            return .complete(ProxyHeader(version: .v1, command: .proxy, source: nil, destination: nil, length: length))
-        case "TCP4", "TCP6":
-            let family = fields[0].last == UInt8(ascii: "4") ? AF_INET : AF_INET6
-            guard fields.count == 5 else {
-                return .invalid(ProxyHeaderError(.malformed, "v1 needs four fields after the protocol, one space apart"))
+        // The fields, split at single spaces by hand (no arrays: this runs once per connection).
+        var fields: (Slice<UnsafeRawBufferPointer>, Slice<UnsafeRawBufferPointer>, Slice<UnsafeRawBufferPointer>,
+                     Slice<UnsafeRawBufferPointer>, Slice<UnsafeRawBufferPointer>) =
+            (line[0..<0], line[0..<0], line[0..<0], line[0..<0], line[0..<0])
+        var fieldCount = 0
+        var fieldStart = 0
+        for position in 0...line.count where position == line.count || line[position] == 0x20 {
+            let field = line[fieldStart..<position]
+            switch fieldCount {
+            case 0: fields.0 = field
+            case 1: fields.1 = field
+            case 2: fields.2 = field
+            case 3: fields.3 = field
+            case 4: fields.4 = field
+            default: break
             }
-            guard let sourcePort = v1Port(fields[3]), let destinationPort = v1Port(fields[4]) else {
-                return .invalid(ProxyHeaderError(.malformed, "a v1 port is not a decimal in 0...65535"))
+            fieldCount += 1
+            fieldStart = position + 1
+            if fieldCount == 1 && equals(fields.0, "UNKNOWN") {
+                return .complete(ProxyHeader(version: .v1, command: .proxy, source: nil, destination: nil, length: length))
             }
-            guard let source = v1Address(fields[1], family: family, port: sourcePort),
-                  let destination = v1Address(fields[2], family: family, port: destinationPort) else {
-                return .invalid(ProxyHeaderError(.malformed, "a v1 address is not a numeric address of its family"))
-            }
-            return .complete(ProxyHeader(version: .v1, command: .proxy, source: source, destination: destination,
-                                         length: length))
-        default:
+        }
+        let family: Int32
+        if equals(fields.0, "TCP4") {
+            family = AF_INET
+        } else if equals(fields.0, "TCP6") {
+            family = AF_INET6
+        } else {
             return .invalid(ProxyHeaderError(.malformed, "v1 protocol is not TCP4, TCP6 or UNKNOWN"))
         }
+        guard fieldCount == 5 else {
+            return .invalid(ProxyHeaderError(.malformed, "v1 needs four fields after the protocol, one space apart"))
+        }
+        guard let sourcePort = v1Port(fields.3), let destinationPort = v1Port(fields.4) else {
+            return .invalid(ProxyHeaderError(.malformed, "a v1 port is not a decimal in 0...65535"))
+        }
+        guard let source = v1Address(fields.1, family: family, port: sourcePort),
+              let destination = v1Address(fields.2, family: family, port: destinationPort) else {
+            return .invalid(ProxyHeaderError(.malformed, "a v1 address is not a numeric address of its family"))
+        }
+        return .complete(ProxyHeader(version: .v1, command: .proxy, source: source, destination: destination,
+                                     length: length))
+    }
+
+    /// Whether `field` is the ASCII text `text`.
+    private static func equals(_ field: Slice<UnsafeRawBufferPointer>, _ text: StaticString) -> Bool {
+        field.count == text.utf8CodeUnitCount
+            && field.elementsEqual(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }
 
     /// A decimal port, 0...65535, with no sign and no leading zero.
@@ -97,14 +124,20 @@ extension ProxyHeader {
         return value <= 65535 ? value : nil
     }
 
-    /// A numeric address of `family` (as `inet_pton` reads it), normalised by `inet_ntop`.
+    /// A numeric address of `family`, as `inet_pton` reads it. IPv4 text that `inet_pton` accepts
+    /// is already canonical (four decimals, no leading zeros) and is kept; IPv6 text is
+    /// normalised by `inet_ntop` (`2001:DB8:0::1` is `2001:db8::1`).
     private static func v1Address(_ text: Slice<UnsafeRawBufferPointer>, family: Int32, port: Int) -> SocketAddress? {
         guard !text.isEmpty, text.count < 64 else { return nil }
-        var cString = [CChar](repeating: 0, count: text.count + 1)
-        for (index, byte) in text.enumerated() { cString[index] = CChar(bitPattern: byte) }
-        var binary = [UInt8](repeating: 0, count: 16)
-        guard inet_pton(family, cString, &binary) == 1 else { return nil }
-        return binary.withUnsafeBytes { socketAddress(family: family, binary: $0, port: port) }
+        return withUnsafeTemporaryAllocation(byteCount: 64 + 16, alignment: 8) { scratch -> SocketAddress? in
+            let binary = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<16])
+            let cString = UnsafeMutableRawBufferPointer(rebasing: scratch[16...])
+            cString.copyMemory(from: UnsafeRawBufferPointer(rebasing: text))
+            cString[text.count] = 0
+            guard inet_pton(family, cString.baseAddress, binary.baseAddress) == 1 else { return nil }
+            if family == AF_INET { return .ipv4(host: String(decoding: text, as: UTF8.self), port: port) }
+            return socketAddress(family: family, binary: UnsafeRawBufferPointer(binary), port: port)
+        }
     }
 
     // MARK: Version 2
@@ -206,9 +239,15 @@ extension ProxyHeader {
 
     /// The socket address for a binary IPv4 (4 bytes) or IPv6 (16 bytes) address.
     static func socketAddress(family: Int32, binary: UnsafeRawBufferPointer, port: Int) -> SocketAddress {
-        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-        _ = inet_ntop(family, binary.baseAddress, &text, socklen_t(text.count))
-        let host = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        return family == AF_INET ? .ipv4(host: host, port: port) : .ipv6(host: host, port: port)
+        if family == AF_INET {
+            let host = "\(binary[0]).\(binary[1]).\(binary[2]).\(binary[3])"
+            return .ipv4(host: host, port: port)
+        }
+        let host = withUnsafeTemporaryAllocation(of: CChar.self, capacity: Int(INET6_ADDRSTRLEN)) { text in
+            guard inet_ntop(AF_INET6, binary.baseAddress, text.baseAddress, socklen_t(text.count)) != nil,
+                  let base = text.baseAddress else { return "" }
+            return String(cString: base)
+        }
+        return .ipv6(host: host, port: port)
     }
 }
