@@ -7,6 +7,9 @@ public struct CloseReason: Sendable, Hashable, CustomStringConvertible {
     public enum Kind: String, Sendable, CaseIterable {
         /// The client ended its side.
         case endOfStream = "end_of_stream"
+        /// The client reset the connection (`ECONNRESET`): what load balancers' health checks
+        /// and impatient clients do instead of a clean end.
+        case reset
         /// The handler finished the conversation (a QUIT command, say).
         case finished
         /// The client took longer than the line timeout.
@@ -41,6 +44,8 @@ public struct CloseReason: Sendable, Hashable, CustomStringConvertible {
 
     /// "end of stream".
     public static let endOfStream = CloseReason("end of stream", kind: .endOfStream)
+    /// "reset by peer".
+    public static let reset = CloseReason("reset by peer", kind: .reset)
     /// "timeout".
     public static let timeout = CloseReason("timeout", kind: .timeout)
     /// "timed out sending".
@@ -72,14 +77,14 @@ public struct CloseReason: Sendable, Hashable, CustomStringConvertible {
 
     /// The reason for an error that ended a handler: `CancellationError` is "server stopping",
     /// `IOError` `.timedOut` "timeout" (or "timed out sending" when `sending`), `.lineTooLong`
-    /// "line too long", anything else "error: ERROR".
+    /// "line too long", `ECONNRESET` "reset by peer", anything else "error: ERROR".
     public static func forError(_ error: any Error, sending: Bool = false) -> CloseReason {
         if error is CancellationError { return .serverStopping }
         if let error = error as? IOError {
             switch error.kind {
             case .timedOut: return sending ? .sendTimeout : .timeout
             case .lineTooLong: return .lineTooLong
-            default: break
+            default: if error.errno == .connectionReset { return .reset }
             }
         }
         return CloseReason("error: \(error)", kind: .error)
