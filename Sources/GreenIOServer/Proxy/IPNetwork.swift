@@ -32,7 +32,9 @@ public struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
         }
         let bits = binary.count * 8
         if parts.count == 2 {
-            guard let length = Int(parts[1]), parts[1].allSatisfy(\.isASCII), (0...bits).contains(length) else {
+            // Digits only: `Int` alone also takes a sign, and "-0" would trust every address.
+            guard parts[1].utf8.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }),
+                  let length = Int(parts[1]), (0...bits).contains(length) else {
                 throw ServerError("not an IP address or CIDR block: \(text)")
             }
             prefixLength = length
