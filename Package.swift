@@ -105,7 +105,7 @@ if Context.environment["GREENIO_FUZZ"] != nil {
     package.products.append(.executable(name: "greenio-fuzz", targets: ["GreenIOFuzz"]))
     package.targets.append(.executableTarget(
         name: "GreenIOFuzz",
-        dependencies: ["GreenIO", "GreenIORESP"],
+        dependencies: ["GreenIO", "GreenIORESP", "GreenIOServer"],
         path: "Fuzz/GreenIOFuzz",
         swiftSettings: [
             .enableUpcomingFeature("NonisolatedNonsendingByDefault"),

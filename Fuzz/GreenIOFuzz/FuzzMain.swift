@@ -12,7 +12,7 @@ func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<Int32>,
 
 /// The fuzz targets, chosen by `GREENIO_FUZZ_TARGET` (default `reader`).
 enum FuzzTarget: String, CaseIterable {
-    case reader, text, resp
+    case reader, text, resp, proxy
 
     /// The target named by the environment; exits with a message for an unknown name.
     static let selected: FuzzTarget = {
@@ -39,6 +39,8 @@ enum FuzzTarget: String, CaseIterable {
                     try await target.run()
                 case .resp:
                     try await RESPTarget(&input).run()
+                case .proxy:
+                    ProxyTarget(&input).run()
                 }
             }
         } catch {

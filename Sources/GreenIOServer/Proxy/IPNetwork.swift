@@ -29,7 +29,9 @@ public struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
         let bits = family == AF_INET ? 32 : 128
         var prefixLength = bits
         if parts.count == 2 {
-            guard parts[1].allSatisfy(\.isASCII), let length = Int(parts[1]), (0...bits).contains(length) else {
+            // Digits only: Int("+8") and Int("-0") parse, and "/-0" must not mean "/0" (every address).
+            guard !parts[1].isEmpty, parts[1].allSatisfy({ ("0"..."9").contains($0) }), let length = Int(parts[1]),
+                  (0...bits).contains(length) else {
                 throw ServerError("not an IP address or CIDR block: \(text)")
             }
             prefixLength = length
