@@ -14,11 +14,12 @@ import Glibc
 ///   malformed; a CR LF ending past byte 107 is too long. The line is then `UNKNOWN…`, or
 ///   `TCP4|TCP6 SRC DST SPORT DPORT` split on single spaces, with ports of plain decimal digits
 ///   (no leading zero) up to 65535 and addresses `inet_pton` takes for the family.
-/// - v2: the 12-byte signature (else missing); version 2 and command 0 or 1, family 0...3 and
-///   transport 0...2, each checked as soon as its byte is there (else malformed); the 16-bit length
-///   at most the limit (else too long); incomplete until 16 + length bytes. LOCAL is complete
-///   whatever the body. PROXY: a datagram transport is malformed; over a stream transport the
-///   family's address block (12, 36 or 216 bytes; none for AF_UNSPEC) must fit (else malformed);
+/// - v2: the 12-byte signature (else missing); version 2 and command 0 or 1, and a family and
+///   transport byte among 0x00, 0x11, 0x12, 0x21, 0x22, 0x31, 0x32 (a datagram one with PROXY is
+///   refused), each checked as soon as its byte is there (else malformed); the 16-bit length
+///   at most the limit (else too long); with PROXY, at least the family's address block (12, 36 or
+///   216 bytes; none for AF_UNSPEC; else malformed); incomplete until 16 + length bytes. LOCAL is
+///   complete whatever the body. PROXY:
 ///   then TLVs (type, 16-bit length, value) must tile the rest exactly (else malformed); the last
 ///   ALPN (1) and authority (2) TLVs are kept, an authority only when it is UTF-8.
 enum ProxyModel {
@@ -102,10 +103,14 @@ enum ProxyModel {
         let n = bytes.count
         for i in 0..<min(12, n) where bytes[i] != signature[i] { return .invalid("missing") }
         if n >= 13 && (bytes[12] / 16 != 2 || bytes[12] % 16 > 1) { return .invalid("malformed") }
-        if n >= 14 && (bytes[13] / 16 > 3 || bytes[13] % 16 > 2) { return .invalid("malformed") }
+        // The specification's family/transport pairs only: UNSPEC, or a known family over TCP or UDP.
+        if n >= 14 && ![0x00, 0x11, 0x12, 0x21, 0x22, 0x31, 0x32].contains(bytes[13]) { return .invalid("malformed") }
+        let proxyCommand = bytes[12] % 16 == 1
+        if n >= 14 && proxyCommand && bytes[13] % 16 == 2 { return .invalid("malformed") }
         if n < 16 { return .incomplete }
         let bodyLength = Int(bytes[14]) * 256 + Int(bytes[15])
         if bodyLength > maxV2Length { return .invalid("too_long") }
+        if proxyCommand && bodyLength < [0, 12, 36, 216][Int(bytes[13] / 16)] { return .invalid("malformed") }
         let total = 16 + bodyLength
         if n < total { return .incomplete }
         var header = Header(version: 2, length: total)

@@ -52,13 +52,11 @@ struct ProxyHeaderV2Tests {
         #expect(skipped.length == 21)
     }
 
-    @Test("AF_UNSPEC, or an unspecified transport, under PROXY names no client")
+    @Test("AF_UNSPEC under PROXY names no client")
     func unspecified() throws {
-        for family: UInt8 in [0x00, 0x01, 0x10, 0x20] {
-            let header = try parsedHeader(proxyV2(family: family))
-            #expect(header.command == .proxy, "family byte \(family)")
-            #expect(header.source == nil && header.destination == nil, "family byte \(family)")
-        }
+        let header = try parsedHeader(proxyV2(family: 0x00))
+        #expect(header.command == .proxy)
+        #expect(header.source == nil && header.destination == nil)
         let withTLV = try parsedHeader(proxyV2(family: 0x00, body: proxyTLV(0x02, bytes("example.com"))))
         #expect(withTLV.authority == "example.com")
     }
@@ -100,6 +98,24 @@ struct ProxyHeaderV2Tests {
         }
     }
 
+    @Test("family and transport pairs the specification does not list are malformed at their byte, under LOCAL too")
+    func unlistedPairs() {
+        for family: UInt8 in [0x01, 0x02, 0x10, 0x20, 0x30, 0x13, 0x40, 0xFF] {
+            for command: UInt8 in [0x20, 0x21] {
+                let prefix = Array(proxyV2(command: command, family: family).prefix(14))
+                #expect(isMalformed(ProxyHeader.parse(prefix)), "family byte \(family), command \(command)")
+            }
+        }
+    }
+
+    @Test("a PROXY header whose length cannot hold its family's addresses is malformed once the length is known")
+    func shortBlockEarly() {
+        for (family, size) in [(UInt8(0x11), 12), (0x21, 36), (0x31, 216)] {
+            let header = proxyV2(family: family, body: [UInt8](repeating: 0, count: size - 1))
+            #expect(isMalformed(ProxyHeader.parse(Array(header.prefix(16)))), "family byte \(family)")
+        }
+    }
+
     @Test("a datagram transport under PROXY is refused on a stream")
     func datagram() {
         for family: UInt8 in [0x12, 0x22, 0x32] {
@@ -137,4 +153,10 @@ struct ProxyHeaderV2Tests {
         #expect(try parsedHeader(big, maxV2Length: 65535).length == big.count)
         #expect(ProxyHeader.parse(big).errorKind == .tooLong)
     }
+}
+
+/// Whether `result` is `.invalid` with kind `.malformed`.
+private func isMalformed(_ result: ProxyHeaderParseResult) -> Bool {
+    if case .invalid(let error) = result { return error.kind == .malformed }
+    return false
 }

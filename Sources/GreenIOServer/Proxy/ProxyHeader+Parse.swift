@@ -8,14 +8,15 @@ extension ProxyHeader {
 
     /// Parses the PROXY header at the start of `bytes`: a pure function of the bytes, so a reader
     /// can call it again with more of them. It answers `.incomplete` for any prefix of a valid
-    /// header and `.invalid` as soon as no continuation could make one (a connection that starts
-    /// with neither signature is refused at its first byte).
+    /// header, and `.invalid` once the bytes seen show it is not one: a connection that starts with
+    /// neither signature at its first byte, a v2 field at its byte (the address block's size with
+    /// the length), a v1 line at its CRLF (or at 107 bytes without one).
     ///
     /// Version 1: `PROXY TCP4|TCP6 SRC DST SPORT DPORT\r\n` (numeric addresses of the named
     /// family, ports 0...65535 without leading zeros, single spaces) or `PROXY UNKNOWN…\r\n`, at
     /// most 107 bytes. Version 2: the 12-byte signature, version 2 with command LOCAL or PROXY,
-    /// family `AF_UNSPEC`, `AF_INET`, `AF_INET6` or `AF_UNIX` over an unspecified or stream
-    /// transport (a datagram transport is refused), a length of at most `maxV2Length`, an
+    /// `AF_UNSPEC` (unspecified transport) or `AF_INET`, `AF_INET6` or `AF_UNIX` over a stream
+    /// (a datagram transport is refused with PROXY, any other pair always), a length of at most `maxV2Length`, an
     /// address block as long as the family needs, and well-formed TLVs (ALPN and authority are
     /// kept, the rest skipped).
     public static func parse(_ bytes: UnsafeRawBufferPointer, maxV2Length: Int = defaultMaxV2Length) -> ProxyHeaderParseResult {
@@ -151,14 +152,26 @@ extension ProxyHeader {
             guard bytes[12] >> 4 == 2 else { return .invalid(ProxyHeaderError(.malformed, "v2 version is not 2")) }
             guard bytes[12] & 0x0F <= 1 else { return .invalid(ProxyHeaderError(.malformed, "v2 command is not LOCAL or PROXY")) }
         }
+        let isProxy = bytes.count > 12 && bytes[12] & 0x0F == 1
         if bytes.count > 13 {
-            guard bytes[13] >> 4 <= 3 else { return .invalid(ProxyHeaderError(.malformed, "v2 address family unknown")) }
-            guard bytes[13] & 0x0F <= 2 else { return .invalid(ProxyHeaderError(.malformed, "v2 transport unknown")) }
+            // The specification's pairs only: AF_UNSPEC with an unspecified transport, or a known
+            // family over a stream or datagram; receivers must reject the rest.
+            switch bytes[13] {
+            case 0x00, 0x11, 0x21, 0x31: break
+            case 0x12, 0x22, 0x32:
+                guard !isProxy else { return .invalid(ProxyHeaderError(.malformed, "v2 datagram transport on a stream")) }
+            default:
+                return .invalid(ProxyHeaderError(.malformed, "v2 family and transport not a valid pair"))
+            }
         }
         guard bytes.count >= v2FixedLength else { return .incomplete }
         let bodyLength = Int(bytes[14]) << 8 | Int(bytes[15])
         guard bodyLength <= maxLength else {
             return .invalid(ProxyHeaderError(.tooLong, "v2 length over the limit of \(maxLength)"))
+        }
+        // A PROXY header's address block must fit in its length: known as soon as the length is.
+        guard !isProxy || bodyLength >= [0, 12, 36, 216][Int(bytes[13] >> 4)] else {
+            return .invalid(ProxyHeaderError(.malformed, "v2 address block too short"))
         }
         let length = v2FixedLength + bodyLength
         guard bytes.count >= length else { return .incomplete }
