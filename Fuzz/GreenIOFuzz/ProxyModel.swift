@@ -105,7 +105,7 @@ enum ProxyModel {
         if n >= 13 && (bytes[12] / 16 != 2 || bytes[12] % 16 > 1) { return .invalid("malformed") }
         // The specification's family/transport pairs only: UNSPEC, or a known family over TCP or UDP.
         if n >= 14 && ![0x00, 0x11, 0x12, 0x21, 0x22, 0x31, 0x32].contains(bytes[13]) { return .invalid("malformed") }
-        let proxyCommand = bytes[12] % 16 == 1
+        let proxyCommand = n >= 13 && bytes[12] % 16 == 1
         if n >= 14 && proxyCommand && bytes[13] % 16 == 2 { return .invalid("malformed") }
         if n < 16 { return .incomplete }
         let bodyLength = Int(bytes[14]) * 256 + Int(bytes[15])

@@ -58,7 +58,9 @@ extension HubWorker {
     @inline(never)
     private func openLogger(_ peer: SocketAddress, proxied: ProxiedPeer?) -> Logger {
         let logger = self.logger.forConnection(peer: peer, hub: index, via: proxied?.balancer)
-        if let proxied {
+        if let proxied, proxied.client != nil {
+            logger.info("open \(peer) (via \(proxied.balancer))")
+        } else if let proxied {
             logger.info("open \(peer) (\(proxied.openNote))")
         } else {
             logger.info("open \(peer)")

@@ -17,9 +17,8 @@ final class ProxiedPeer: Sendable {
     /// connection's own peer then stands.
     var client: SocketAddress? { header.source }
 
-    /// The open line's note: "via BALANCER", or what the header said instead of a client.
+    /// The open line's note for a header that names no client: what it said instead.
     var openNote: String {
-        if header.source != nil { return "via \(balancer)" }
-        return header.command == .local ? "proxy LOCAL: the balancer's own connection" : "proxy header names no client"
+        header.command == .local ? "proxy LOCAL: the balancer's own connection" : "proxy header names no client"
     }
 }
