@@ -7,8 +7,10 @@
 # 1. Connection churn: Benchmarks/c/churn.c (2 processes, pinned to CPU 1) opens a connection, sends a
 #    PROXY header in its own write as a balancer does (none, v1 or v2), one 64-byte line, reads the echo
 #    and closes, against `greenio serve` pinned to CPU 0 (with --proxy-protocol --proxy-trusted
-#    127.0.0.1 for v1 and v2). Reports connections/s and the server's CPU time per connection
-#    (utime+stime from /proc/PID/stat), the median of RUNS interleaved rounds.
+#    127.0.0.1 for v1 and v2). "v2+" sends the header and the line in one write, as a balancer does
+#    when the client's bytes are already there (one wake-up for both). Reports connections/s and the
+#    server's CPU time per connection (utime+stime from /proc/PID/stat), the median of RUNS
+#    interleaved rounds.
 # 2. Lines through HAProxy: `greenio bench` at (50 connections, 32 lines per batch) straight to
 #    `greenio serve`, and through HAProxy (mode tcp, send-proxy-v2, one backend) to `greenio serve
 #    --proxy-protocol`. The server is pinned to CPU 0; the client and HAProxy share CPU 1, so lines/s
@@ -52,7 +54,7 @@ stop_server() { kill -INT "$SERVER"; wait "$SERVER" || true; }
 # --- 1. churn ----------------------------------------------------------------------------------------
 declare -A rates usecs
 for round in $(seq 1 "$RUNS"); do
-    for header in none v1 v2; do
+    for header in none v1 v2 v2+; do
         flags=()
         [[ $header != none ]] && flags=(--proxy-protocol --proxy-trusted 127.0.0.1)
         start_server "$PORT" "${flags[@]}"
@@ -74,7 +76,7 @@ echo
 echo "| PROXY header | connections/s | ratio | server CPU µs per connection | ratio |"
 echo "|---|---:|---:|---:|---:|"
 base_rate=$(median "${rates[none]}"); base_us=$(median "${usecs[none]}")
-for header in none v1 v2; do
+for header in none v1 v2 v2+; do
     r=$(median "${rates[$header]}"); u=$(median "${usecs[$header]}")
     printf '| %s | %s | %.3f | %s | %.3f |\n' "$header" "$r" "$(awk -v a="$r" -v b="$base_rate" 'BEGIN { print a / b }')" \
         "$u" "$(awk -v a="$u" -v b="$base_us" 'BEGIN { print a / b }')"

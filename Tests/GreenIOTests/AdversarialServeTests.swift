@@ -285,7 +285,7 @@ struct AbruptCase: Sendable, CustomTestStringConvertible {
             return flavor.tls && !flavor.resp ? ["end of stream", "error: EOF occurred in violation of protocol"]
                                               : ["end of stream"]
         case .rst:
-            return ["error: [Errno 104] Connection reset by peer"]
+            return ["reset by peer"]
         }
     }
 }
