@@ -56,6 +56,11 @@ static inline long greenio_SSL_MODE_RELEASE_BUFFERS(void) { return SSL_MODE_RELE
 static inline long greenio_SSL_SESS_CACHE_CLIENT(void) { return SSL_SESS_CACHE_CLIENT; }
 static inline long greenio_SSL_SESS_CACHE_SERVER(void) { return SSL_SESS_CACHE_SERVER; }
 static inline long greenio_SSL_OP_NO_RENEGOTIATION(void) { return (long)SSL_OP_NO_RENEGOTIATION; }
+static inline long greenio_SSL_OP_NO_COMPRESSION(void) { return (long)SSL_OP_NO_COMPRESSION; }
+
+static inline int greenio_SSL_CTX_set1_groups_list(SSL_CTX *ctx, const char *list) {
+    return (int)SSL_CTX_set1_groups_list(ctx, list);
+}
 
 static inline void greenio_BIO_set_retry_read(BIO *bio) { BIO_set_retry_read(bio); }
 static inline void greenio_BIO_set_retry_write(BIO *bio) { BIO_set_retry_write(bio); }

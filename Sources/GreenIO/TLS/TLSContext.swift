@@ -83,7 +83,7 @@ public final class TLSContext: @unchecked Sendable {
         // frees a connection's record buffers while it is idle (40.7 → 25.7 KiB per idle TLS
         // connection, +2% instructions per round trip; Docs/Benchmarks.md).
         _ = greenio_SSL_CTX_set_mode(context, greenio_SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER() | greenio_SSL_MODE_RELEASE_BUFFERS())
-        _ = greenio_SSL_CTX_set_options(context, greenio_SSL_OP_NO_RENEGOTIATION())
+        _ = greenio_SSL_CTX_set_options(context, greenio_SSL_OP_NO_RENEGOTIATION() | greenio_SSL_OP_NO_COMPRESSION())
         try setMinimumVersion(.tls1_2)
     }
 
@@ -116,21 +116,29 @@ public final class TLSContext: @unchecked Sendable {
         }
     }
 
-    /// A client context. Verification is on unless `verification` is `.insecureNoVerification`.
+    /// A client context. Verification is on unless `verification` is `.insecureNoVerification`;
+    /// versions, cipher suites and groups follow `profile` (Mozilla's "intermediate" by default).
     /// - Throws: `IOError` `.tls` if the trust store cannot be loaded.
-    public static func client(verification: PeerVerification = .systemTrustStore) throws -> TLSContext {
+    public static func client(verification: PeerVerification = .systemTrustStore,
+                              profile: TLSProfile = .intermediate) throws -> TLSContext {
         let context = try TLSContext(role: .client)
+        try context.apply(profile)
         try context.setVerification(verification)
         _ = greenio_SSL_CTX_set_session_cache_mode(context.context, greenio_SSL_SESS_CACHE_CLIENT())
         return context
     }
 
     /// A server context presenting `identity`.
-    /// - Parameter clientVerification: nil (the default) asks clients for no certificate; a value
-    ///   requires one and verifies it against those CAs.
+    /// - Parameters:
+    ///   - clientVerification: nil (the default) asks clients for no certificate; a value
+    ///     requires one and verifies it against those CAs.
+    ///   - profile: the versions, cipher suites and groups accepted: Mozilla's "intermediate"
+    ///     server profile by default (`TLSProfile`).
     /// - Throws: `IOError` `.tls` if the identity does not load or the key does not match.
-    public static func server(identity: TLSIdentity, clientVerification: PeerVerification? = nil) throws -> TLSContext {
+    public static func server(identity: TLSIdentity, clientVerification: PeerVerification? = nil,
+                              profile: TLSProfile = .intermediate) throws -> TLSContext {
         let context = try TLSContext(role: .server)
+        try context.apply(profile)
         try context.use(identity)
         if let clientVerification { try context.setVerification(clientVerification) }
         _ = greenio_SSL_CTX_set_session_cache_mode(context.context, greenio_SSL_SESS_CACHE_SERVER())
@@ -208,6 +216,13 @@ public final class TLSContext: @unchecked Sendable {
     /// - Throws: `IOError` `.tls` if none is known.
     public func setCipherSuites(_ list: String) throws {
         guard SSL_CTX_set_ciphersuites(context, list) == 1 else { throw OpenSSLErrors.error("no cipher suite matches \(list)") }
+    }
+
+    /// The key-exchange groups (curves) offered or accepted, most preferred first, colon-separated
+    /// ("X25519:P-256"). The corresponding C function is `SSL_CTX_set1_groups_list`.
+    /// - Throws: `IOError` `.tls` if a name is unknown.
+    public func setGroups(_ list: String) throws {
+        guard greenio_SSL_CTX_set1_groups_list(context, list) == 1 else { throw OpenSSLErrors.error("unknown group in \(list)") }
     }
 
     /// The application protocols to negotiate with ALPN, most preferred first ("h2", "http/1.1").

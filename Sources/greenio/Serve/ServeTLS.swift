@@ -13,9 +13,15 @@ struct ServerTLSOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The private key of --cert (PEM).", valueName: "file"))
     var key: String?
 
+    @Option(name: .customLong("tls-profile"), help: ArgumentHelp(
+        "intermediate (TLS 1.2 with ECDHE and AEAD ciphers only, and TLS 1.3), modern (TLS 1.3 only) or openssl-defaults (not recommended).",
+        valueName: "profile"))
+    var profile = TLSProfileOption.intermediate
+
     func validate() throws {
         guard (cert == nil) == (key == nil) else { throw ValidationError("--cert and --key must be given together") }
         guard tls || cert == nil else { throw ValidationError("--cert and --key need --tls") }
+        guard tls || profile == .intermediate else { throw ValidationError("--tls-profile needs --tls") }
     }
 
     /// The server's TLS settings, or nil without `--tls`. Without `--cert`/`--key` the identity is
@@ -33,11 +39,26 @@ struct ServerTLSOptions: ParsableArguments {
                 let wildcard = host == "0.0.0.0" || host == "::" || host.isEmpty
                 identity = try TLSIdentity.selfSigned(names: names.contains(host) || wildcard ? names : names + [host])
             }
-            context = try TLSContext.server(identity: identity)
+            context = try TLSContext.server(identity: identity, profile: profile.profile)
             return ServerTLS(context: context, fingerprint: try identity.fingerprintSHA256())
         } catch {
             let source = cert.map { "--cert \($0) and --key \(key ?? "")" } ?? "a self-signed certificate"
             throw ServerError("cannot use \(source): \(error)")
+        }
+    }
+}
+
+/// `--tls-profile`'s values.
+enum TLSProfileOption: String, ExpressibleByArgument, CaseIterable, Sendable {
+    case intermediate
+    case modern
+    case opensslDefaults = "openssl-defaults"
+
+    var profile: TLSProfile {
+        switch self {
+        case .intermediate: return .intermediate
+        case .modern: return .modern
+        case .opensslDefaults: return .openSSLDefaults
         }
     }
 }
