@@ -113,7 +113,7 @@ extension HubWorker {
     @inline(never)
     private func prepare(_ client: Socket, handshakeDeadline: Deadline?) async -> Result<any RawSocket, PreparationFailure> {
         if client.family != AF_UNIX { try? client.setOption(.noDelay, true) }
-        guard let context = state.configuration.tls else { return .success(client) }
+        guard let context = state.tlsContext else { return .success(client) }
         do {
             let tls = try await TLSSocket.wrap(client, context: context, handshake: false)
             do {

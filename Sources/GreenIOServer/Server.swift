@@ -188,18 +188,36 @@ public final class Server: Sendable {
         if let failure = state.failure { throw failure }
     }
 
+    /// The TLS context new connections get: `configuration.tls`, or the last one given to
+    /// `replaceTLSContext`; nil for a plain server.
+    public var tlsContext: TLSContext? { state.tlsContext }
+
+    /// Replaces the TLS context — the certificate, say — for the connections accepted from now on,
+    /// while the server runs: connections already open keep the context they were made with.
+    /// Callable from any thread (a `SIGHUP` handler of `run(whenListening:onHangUp:)`, say).
+    /// - Throws: `ServerError` for a plain server (no `configuration.tls`) or a client context;
+    ///   the server then goes on as it was.
+    public func replaceTLSContext(_ context: TLSContext) throws {
+        guard configuration.tls != nil else { throw ServerError("a plain server has no TLS context to replace") }
+        guard context.role == .server else { throw ServerError("a client TLS context cannot serve connections") }
+        state.replaceTLSContext(context)
+    }
+
     /// Runs the server on the calling thread until SIGINT or SIGTERM (or `stop()`), then stops it
     /// gracefully and returns once every connection has closed.
     ///
-    /// It blocks SIGINT and SIGTERM in the calling thread first, so call it from the main thread
-    /// before starting other threads (a thread that does not block them would receive them and
-    /// end the process); the server's own threads block them. `whenListening` runs once the
-    /// listeners are bound (print the address there).
+    /// It blocks SIGINT and SIGTERM (and SIGHUP, with `onHangUp`) in the calling thread first, so
+    /// call it from the main thread before starting other threads (a thread that does not block
+    /// them would receive them and end the process); the server's own threads block them.
+    /// `whenListening` runs once the listeners are bound (print the address there). `onHangUp`
+    /// runs on this thread for each SIGHUP, while the server goes on serving: reload what should be
+    /// reloaded there (`replaceTLSContext` with a certificate read anew). Without it, SIGHUP keeps
+    /// its default action (the process ends).
     /// - Throws: `ServerError` if the server cannot start, or the failure that stopped it;
     ///   `IOError` if the signals cannot be set up; whatever `whenListening` throws (the server is
     ///   stopped first).
-    public func run(whenListening: (Server) throws -> Void = { _ in }) throws {
-        let signals = try StopSignals()
+    public func run(whenListening: (Server) throws -> Void = { _ in }, onHangUp: ((Server) -> Void)? = nil) throws {
+        let signals = try StopSignals(hangUp: onHangUp != nil)
         try start()
         do {
             try whenListening(self)
@@ -210,9 +228,15 @@ public final class Server: Sendable {
         }
         let wake = try WakeEvent()
         stopped.whenFulfilled { _ in wake.signal() }
-        if let name = signals.waitBlocking(orUntil: wake) {
+        while let name = signals.waitBlocking(orUntil: wake) {
+            if name == "SIGHUP", let onHangUp {
+                configuration.logger.notice("SIGHUP received, reloading")
+                onHangUp(self)
+                continue
+            }
             configuration.logger.notice("\(name) received, stopping")
             stop()
+            break
         }
         try waitUntilStopped()
     }

@@ -13,12 +13,23 @@ final class ServerState: Sendable {
     private let drainUntil = Mutex(Deadline.distantFuture)
     private let firstFailure = Mutex<ServerError?>(nil)
     private let stopRequest = Mutex<(@Sendable () -> Void)?>(nil)
+    /// The TLS context new connections use: the configuration's, until `Server.replaceTLSContext`.
+    private let tls: Mutex<TLSContext?>
 
     init(configuration: ServerConfiguration, handler: @escaping ServerConnectionHandler) {
         self.configuration = configuration
         self.handler = handler
         metrics = ServerMetrics(factory: configuration.metricsFactory)
         slots = ConnectionSlots(limit: configuration.policy.maxConnections)
+        tls = Mutex(configuration.tls)
+    }
+
+    /// The TLS context for a new connection (read once per handshake).
+    var tlsContext: TLSContext? { tls.withLock { $0 } }
+
+    /// Replaces the TLS context for new connections; connections already made keep theirs.
+    func replaceTLSContext(_ context: TLSContext) {
+        tls.withLock { $0 = context }
     }
 
     var policy: ConnectionPolicy { configuration.policy }

@@ -2,18 +2,19 @@ import CGreenIO
 import GreenIO
 import Glibc
 
-/// SIGINT and SIGTERM delivered through a signalfd, so a server stops between two steps of its
-/// own choosing instead of inside a signal handler.
+/// SIGINT and SIGTERM (and SIGHUP, when the server reloads on it) delivered through a signalfd, so
+/// a server stops or reloads between two steps of its own choosing instead of inside a signal
+/// handler.
 final class StopSignals: Sendable {
     /// The non-blocking signalfd that reports the blocked signals.
     let fileDescriptor: Int32
 
-    /// Blocks SIGINT and SIGTERM for the calling thread (and the threads it creates later) and
-    /// opens a signalfd for them. A thread created earlier that does not block them would receive
-    /// them instead, and the process would end.
+    /// Blocks SIGINT and SIGTERM (and SIGHUP with `hangUp`) for the calling thread (and the threads
+    /// it creates later) and opens a signalfd for them. A thread created earlier that does not
+    /// block them would receive them instead, and the process would end.
     /// - Throws: `IOError` `.system` if the signals cannot be blocked or the signalfd not created.
-    init() throws {
-        fileDescriptor = try Self.stopSignals.withUnsafeBufferPointer { signals in
+    init(hangUp: Bool = false) throws {
+        fileDescriptor = try (Self.stopSignals + (hangUp ? [SIGHUP] : [])).withUnsafeBufferPointer { signals in
             let fd = cgreenio_block_signals_fd(signals.baseAddress, Int32(signals.count))
             guard fd >= 0 else { throw IOError.system(.current) }
             return fd
@@ -24,18 +25,18 @@ final class StopSignals: Sendable {
 
     static let stopSignals: [Int32] = [SIGINT, SIGTERM]
 
-    /// Blocks SIGINT and SIGTERM in the calling thread only (a server's hub threads do this, so
-    /// the signals reach the thread that waits for them). The corresponding C function is
-    /// `pthread_sigmask`.
+    /// Blocks SIGINT, SIGTERM and SIGHUP in the calling thread only (a server's hub threads do
+    /// this, so the signals reach the thread that waits for them, or take their default action
+    /// there). The corresponding C function is `pthread_sigmask`.
     static func blockInThisThread() {
         var set = sigset_t()
         sigemptyset(&set)
-        for signal in stopSignals { sigaddset(&set, signal) }
+        for signal in stopSignals + [SIGHUP] { sigaddset(&set, signal) }
         pthread_sigmask(SIG_BLOCK, &set, nil)
     }
 
-    /// Blocks the calling thread until SIGINT or SIGTERM arrives, or `event` is signalled.
-    /// - Returns: the signal's name ("SIGINT", "SIGTERM"), or nil for the event.
+    /// Blocks the calling thread until a signal of the set arrives, or `event` is signalled.
+    /// - Returns: the signal's name ("SIGINT", "SIGTERM", "SIGHUP"), or nil for the event.
     func waitBlocking(orUntil event: WakeEvent) -> String? {
         while true {
             var polled = [pollfd(fd: fileDescriptor, events: Int16(POLLIN), revents: 0),
@@ -57,6 +58,7 @@ final class StopSignals: Sendable {
         switch number {
         case SIGINT: return "SIGINT"
         case SIGTERM: return "SIGTERM"
+        case SIGHUP: return "SIGHUP"
         default: return "signal \(number)"
         }
     }

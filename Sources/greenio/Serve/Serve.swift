@@ -23,7 +23,10 @@ struct Serve: ParsableCommand {
             "open PEER" and "close PEER (REASON)" for each connection (with --hubs N > 1, \
             "hub=K" names the hub serving it). SIGINT or SIGTERM close the listeners, give open \
             connections --drain seconds to finish, close the rest, and exit with code 0 after \
-            "connections per hub: hub0=A …". Out of descriptors (or memory), it logs "accept \
+            "connections per hub: hub0=A …". SIGHUP reads --cert and --key again: new \
+            connections get the new certificate ("reloaded the certificate: sha256 …"), open ones \
+            keep theirs, and files that do not load change nothing ("reload failed, keeping the \
+            current certificate: …"). Out of descriptors (or memory), it logs "accept \
             failed: …" once, retries every 0.1 s while serving the open connections, and logs \
             "accepting again …" when it can. At --max-connections it stops accepting: new \
             clients wait in the listen backlog.
@@ -128,13 +131,31 @@ struct Serve: ParsableCommand {
                 let counts = server.acceptedCountPerHub.enumerated().map { "hub\($0.offset)=\($0.element)" }
                 if !counts.isEmpty { StandardStreams.printError("connections per hub: " + counts.joined(separator: " ")) }
             }
-            try server.run { server in
+            try server.run(whenListening: { server in
                 let address = server.localAddresses.first.map(\.description) ?? "?"
                 StandardStreams.printLine("listening on \(address)" + (tls.map { " (tls, sha256 \($0.fingerprint))" } ?? ""))
-            }
+            }, onHangUp: { server in
+                reloadCertificate(of: server)
+            })
         } catch {
             StandardStreams.printError("greenio serve: \(error)")
             throw ExitCode.failure
+        }
+    }
+
+    /// On SIGHUP: reads --cert and --key again and gives new connections the new certificate; a
+    /// file that does not load (missing, bad PEM, a key that does not match) changes nothing.
+    private func reloadCertificate(of server: Server) {
+        guard tlsOptions.cert != nil else {
+            StandardStreams.printError("nothing to reload: " + (tlsOptions.tls ? "the certificate is self-signed (no --cert/--key)" : "no --tls"))
+            return
+        }
+        do {
+            guard let reloaded = try tlsOptions.serverTLS(host: host) else { return }
+            try server.replaceTLSContext(reloaded.context)
+            StandardStreams.printError("reloaded the certificate: sha256 \(reloaded.fingerprint)")
+        } catch {
+            StandardStreams.printError("reload failed, keeping the current certificate: \(error)")
         }
     }
 
