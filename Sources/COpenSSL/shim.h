@@ -62,6 +62,18 @@ static inline int greenio_SSL_CTX_set1_groups_list(SSL_CTX *ctx, const char *lis
     return (int)SSL_CTX_set1_groups_list(ctx, list);
 }
 
+/// The server-name (SNI) callback type: returns SSL_TLSEXT_ERR_OK to go on with the handshake.
+typedef int (*greenio_servername_callback)(SSL *ssl, int *alert, void *arg);
+
+static inline void greenio_SSL_CTX_set_servername_callback(SSL_CTX *ctx, greenio_servername_callback callback, void *arg) {
+    SSL_CTX_set_tlsext_servername_callback(ctx, callback);
+    SSL_CTX_set_tlsext_servername_arg(ctx, arg);
+}
+static inline const char *greenio_SSL_get_servername(const SSL *ssl) {
+    return SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+}
+static inline int greenio_SSL_TLSEXT_ERR_OK(void) { return SSL_TLSEXT_ERR_OK; }
+
 static inline void greenio_BIO_set_retry_read(BIO *bio) { BIO_set_retry_read(bio); }
 static inline void greenio_BIO_set_retry_write(BIO *bio) { BIO_set_retry_write(bio); }
 static inline void greenio_BIO_clear_retry_flags(BIO *bio) { BIO_clear_retry_flags(bio); }

@@ -70,6 +70,9 @@ public final class TLSContext: @unchecked Sendable {
     }
     /// The server's ALPN list in the select callback's format; lives as long as the context.
     private var alpnSelectList: UnsafeMutablePointer<UInt8>?
+    /// Server contexts by server name ("mail.example.com", "*.example.com"), chosen by the SNI
+    /// callback (`addServerName`); set while configuring, read-only afterwards.
+    var serverNames: [String: TLSContext] = [:]
 
     private init(role: Role) throws {
         OpenSSLErrors.clear()

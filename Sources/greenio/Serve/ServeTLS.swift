@@ -13,6 +13,11 @@ struct ServerTLSOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The private key of --cert (PEM).", valueName: "file"))
     var key: String?
 
+    @Option(name: .customLong("sni"), help: ArgumentHelp(
+        "Another identity, for clients that ask for NAME (an exact name or *.domain) with SNI: NAME=CERT,KEY (PEM files); repeat for more. Other clients get --cert/--key.",
+        valueName: "name=cert,key"))
+    var serverNames: [String] = []
+
     @Option(name: .customLong("tls-profile"), help: ArgumentHelp(
         "intermediate (TLS 1.2 with ECDHE and AEAD ciphers only, and TLS 1.3), modern (TLS 1.3 only) or openssl-defaults (not recommended).",
         valueName: "profile"))
@@ -22,6 +27,10 @@ struct ServerTLSOptions: ParsableArguments {
         guard (cert == nil) == (key == nil) else { throw ValidationError("--cert and --key must be given together") }
         guard tls || cert == nil else { throw ValidationError("--cert and --key need --tls") }
         guard tls || profile == .intermediate else { throw ValidationError("--tls-profile needs --tls") }
+        guard tls || serverNames.isEmpty else { throw ValidationError("--sni needs --tls") }
+        for entry in serverNames where Self.parseServerName(entry) == nil {
+            throw ValidationError("--sni \(entry): expected NAME=CERT,KEY")
+        }
     }
 
     /// The server's TLS settings, or nil without `--tls`. Without `--cert`/`--key` the identity is
@@ -40,11 +49,31 @@ struct ServerTLSOptions: ParsableArguments {
                 identity = try TLSIdentity.selfSigned(names: names.contains(host) || wildcard ? names : names + [host])
             }
             context = try TLSContext.server(identity: identity, profile: profile.profile)
+            for entry in serverNames {
+                guard let (name, certificate, key) = Self.parseServerName(entry) else { continue }  // validate() checked.
+                do {
+                    let named = try TLSIdentity(certificateChainFile: certificate, privateKeyFile: key)
+                    try context.addServerName(name, context: try TLSContext.server(identity: named, profile: profile.profile))
+                } catch {
+                    throw ServerError("--sni \(name): \(error)")
+                }
+            }
             return ServerTLS(context: context, fingerprint: try identity.fingerprintSHA256())
         } catch {
             let source = cert.map { "--cert \($0) and --key \(key ?? "")" } ?? "a self-signed certificate"
             throw ServerError("cannot use \(source): \(error)")
         }
+    }
+}
+
+extension ServerTLSOptions {
+    /// NAME=CERT,KEY split into its three parts; nil when a part is missing.
+    static func parseServerName(_ entry: String) -> (name: String, certificate: String, key: String)? {
+        guard let equals = entry.firstIndex(of: "="), let comma = entry[equals...].firstIndex(of: ",") else { return nil }
+        let name = String(entry[..<equals])
+        let certificate = String(entry[entry.index(after: equals)..<comma])
+        let key = String(entry[entry.index(after: comma)...])
+        return name.isEmpty || certificate.isEmpty || key.isEmpty ? nil : (name, certificate, key)
     }
 }
 
