@@ -73,6 +73,7 @@ static inline const char *greenio_SSL_get_servername(const SSL *ssl) {
     return SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
 }
 static inline int greenio_SSL_TLSEXT_ERR_OK(void) { return SSL_TLSEXT_ERR_OK; }
+static inline unsigned long greenio_XN_FLAG_RFC2253(void) { return XN_FLAG_RFC2253; }
 
 static inline void greenio_BIO_set_retry_read(BIO *bio) { BIO_set_retry_read(bio); }
 static inline void greenio_BIO_set_retry_write(BIO *bio) { BIO_set_retry_write(bio); }

@@ -39,7 +39,8 @@ extension HubWorker {
         case .success(let ready):
             let connection: ServerConnection
             do {
-                connection = try makeConnection(ready, peer: peer, proxied: proxied, firstDeadline: firstDeadline)
+                connection = try makeConnection(ready, peer: peer, proxied: proxied, firstDeadline: firstDeadline,
+                                                logger: logger)
             } catch {
                 return finish(ready, peer: peer, logger: logger, reason: .forError(error), connection: nil)
             }
@@ -68,10 +69,14 @@ extension HubWorker {
         return logger
     }
 
-    /// The handler's view of a ready socket: its buffered file objects and the policy.
+    /// The handler's view of a ready socket: its buffered file objects and the policy. Logs the
+    /// subject of a client certificate ("client certificate CN=…").
     @inline(never)
     private func makeConnection(_ socket: any RawSocket, peer: SocketAddress, proxied: ProxiedPeer?,
-                                firstDeadline: Deadline?) throws -> ServerConnection {
+                                firstDeadline: Deadline?, logger: Logger) throws -> ServerConnection {
+        if let tls = socket as? TLSSocket, let subject = tls.peerCertificateSubject {
+            logger.info("client certificate \(subject)")
+        }
         let file = try socket.makeReadWritePair(bufferSize: state.policy.bufferSize)
         return ServerConnection(socket: socket, peer: peer, proxied: proxied, hubIndex: index,
                                 file: file, firstDeadline: firstDeadline, server: state)

@@ -106,6 +106,9 @@ public final class ServerConnection: @unchecked Sendable {
     public var writer: BufferedWriter { file.writer }
     /// The TLS socket, for a TLS server (its peer certificate, protocol version, …).
     public var tlsSocket: TLSSocket? { socket as? TLSSocket }
+    /// The subject of the client's certificate ("CN=alice,O=Example"), verified against the
+    /// server's `clientVerification` CAs; nil for a client without one, or a plain server.
+    public var clientCertificateSubject: String? { tlsSocket?.peerCertificateSubject }
 
     /// True once the server is stopping: it accepts no more connections and will cancel this one
     /// when the drain period ends. A handler checks it between requests to finish politely (an

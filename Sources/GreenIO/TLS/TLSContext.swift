@@ -26,6 +26,15 @@ public enum TLSVersion: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
+/// Whether a server that verifies client certificates refuses a client that sends none.
+public enum ClientCertificateRequirement: Sendable, Hashable {
+    /// A client without a certificate is refused during the handshake.
+    case required
+    /// A client without a certificate is served (one that sends an invalid certificate is still
+    /// refused); the handler sees no subject.
+    case optional
+}
+
 /// How a TLS client checks the server's certificate (or a server its clients' certificates).
 public enum PeerVerification: Sendable, Hashable {
     /// Trust the system's CA store (the default for clients).
@@ -120,12 +129,14 @@ public final class TLSContext: @unchecked Sendable {
     }
 
     /// A client context. Verification is on unless `verification` is `.insecureNoVerification`;
-    /// versions, cipher suites and groups follow `profile` (Mozilla's "intermediate" by default).
-    /// - Throws: `IOError` `.tls` if the trust store cannot be loaded.
-    public static func client(verification: PeerVerification = .systemTrustStore,
+    /// `identity` is the client certificate to present to servers that ask for one; versions,
+    /// cipher suites and groups follow `profile` (Mozilla's "intermediate" by default).
+    /// - Throws: `IOError` `.tls` if the trust store cannot be loaded, or `identity` does not load.
+    public static func client(verification: PeerVerification = .systemTrustStore, identity: TLSIdentity? = nil,
                               profile: TLSProfile = .intermediate) throws -> TLSContext {
         let context = try TLSContext(role: .client)
         try context.apply(profile)
+        if let identity { try context.use(identity) }
         try context.setVerification(verification)
         _ = greenio_SSL_CTX_set_session_cache_mode(context.context, greenio_SSL_SESS_CACHE_CLIENT())
         return context
@@ -134,16 +145,22 @@ public final class TLSContext: @unchecked Sendable {
     /// A server context presenting `identity`.
     /// - Parameters:
     ///   - clientVerification: nil (the default) asks clients for no certificate; a value
-    ///     requires one and verifies it against those CAs.
+    ///     asks for one and verifies it against those CAs: a client whose certificate does not
+    ///     verify is refused during the handshake.
+    ///   - clientCertificate: with `clientVerification`, whether a client without a certificate
+    ///     is refused (`.required`, the default) or served (`.optional`).
     ///   - profile: the versions, cipher suites and groups accepted: Mozilla's "intermediate"
     ///     server profile by default (`TLSProfile`).
     /// - Throws: `IOError` `.tls` if the identity does not load or the key does not match.
     public static func server(identity: TLSIdentity, clientVerification: PeerVerification? = nil,
+                              clientCertificate: ClientCertificateRequirement = .required,
                               profile: TLSProfile = .intermediate) throws -> TLSContext {
         let context = try TLSContext(role: .server)
         try context.apply(profile)
         try context.use(identity)
-        if let clientVerification { try context.setVerification(clientVerification) }
+        if let clientVerification {
+            try context.setVerification(clientVerification, requiringCertificate: clientCertificate == .required)
+        }
         _ = greenio_SSL_CTX_set_session_cache_mode(context.context, greenio_SSL_SESS_CACHE_SERVER())
         return context
     }
@@ -168,7 +185,7 @@ public final class TLSContext: @unchecked Sendable {
         }
     }
 
-    private func setVerification(_ verification: PeerVerification) throws {
+    private func setVerification(_ verification: PeerVerification, requiringCertificate: Bool = true) throws {
         switch verification {
         case .insecureNoVerification:
             SSL_CTX_set_verify(context, SSL_VERIFY_NONE, nil)
@@ -188,7 +205,7 @@ public final class TLSContext: @unchecked Sendable {
                 throw OpenSSLErrors.error("cannot add a trusted certificate")
             }
         }
-        let mode = role == .server ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT : SSL_VERIFY_PEER
+        let mode = role == .server && requiringCertificate ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT : SSL_VERIFY_PEER
         SSL_CTX_set_verify(context, mode, nil)
         verifiesPeer = true
     }

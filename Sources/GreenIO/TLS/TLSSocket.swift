@@ -521,6 +521,16 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
     /// Whether the handshake resumed an earlier session.
     public var sessionReused: Bool { ssl.map { SSL_session_reused($0) == 1 } ?? false }
 
+    /// The subject of the peer's certificate in RFC 2253 form ("CN=alice,O=Example"), or nil if it
+    /// sent none (or the connection is closed). On a server that verifies client certificates,
+    /// a subject means a verified client.
+    public var peerCertificateSubject: String? {
+        guard let ssl, let certificate = SSL_get1_peer_certificate(ssl) else { return nil }
+        defer { X509_free(certificate) }
+        guard let name = X509_get_subject_name(certificate) else { return nil }
+        return try? PEM.text { bio in X509_NAME_print_ex(bio, name, 0, greenio_XN_FLAG_RFC2253()) >= 0 ? 1 : 0 }
+    }
+
     /// The peer's certificate, PEM-encoded, or nil if it sent none.
     public func peerCertificatePEM() throws -> String? {
         guard let ssl, let certificate = SSL_get1_peer_certificate(ssl) else { return nil }

@@ -18,6 +18,16 @@ struct ServerTLSOptions: ParsableArguments {
         valueName: "name=cert,key"))
     var serverNames: [String] = []
 
+    @Option(name: .customLong("client-ca"), help: ArgumentHelp(
+        "Ask clients for a certificate and verify it against the CA certificates in this PEM file; the log names each client's subject.",
+        valueName: "file"))
+    var clientCA: String?
+
+    @Option(name: .customLong("client-cert"), help: ArgumentHelp(
+        "With --client-ca: required (refuse clients without a certificate, the default) or optional.",
+        valueName: "required|optional"))
+    var clientCertificate = ClientCertificateOption.required
+
     @Option(name: .customLong("tls-profile"), help: ArgumentHelp(
         "intermediate (TLS 1.2 with ECDHE and AEAD ciphers only, and TLS 1.3), modern (TLS 1.3 only) or openssl-defaults (not recommended).",
         valueName: "profile"))
@@ -28,6 +38,8 @@ struct ServerTLSOptions: ParsableArguments {
         guard tls || cert == nil else { throw ValidationError("--cert and --key need --tls") }
         guard tls || profile == .intermediate else { throw ValidationError("--tls-profile needs --tls") }
         guard tls || serverNames.isEmpty else { throw ValidationError("--sni needs --tls") }
+        guard tls || clientCA == nil else { throw ValidationError("--client-ca needs --tls") }
+        guard clientCA != nil || clientCertificate == .required else { throw ValidationError("--client-cert needs --client-ca") }
         for entry in serverNames where Self.parseServerName(entry) == nil {
             throw ValidationError("--sni \(entry): expected NAME=CERT,KEY")
         }
@@ -48,12 +60,17 @@ struct ServerTLSOptions: ParsableArguments {
                 let wildcard = host == "0.0.0.0" || host == "::" || host.isEmpty
                 identity = try TLSIdentity.selfSigned(names: names.contains(host) || wildcard ? names : names + [host])
             }
-            context = try TLSContext.server(identity: identity, profile: profile.profile)
+            let clientVerification = clientCA.map { PeerVerification.trustedCertificateFile($0) }
+            let requirement: ClientCertificateRequirement = clientCertificate == .required ? .required : .optional
+            context = try TLSContext.server(identity: identity, clientVerification: clientVerification,
+                                            clientCertificate: requirement, profile: profile.profile)
             for entry in serverNames {
                 guard let (name, certificate, key) = Self.parseServerName(entry) else { continue }  // validate() checked.
                 do {
                     let named = try TLSIdentity(certificateChainFile: certificate, privateKeyFile: key)
-                    try context.addServerName(name, context: try TLSContext.server(identity: named, profile: profile.profile))
+                    try context.addServerName(name, context: try TLSContext.server(
+                        identity: named, clientVerification: clientVerification, clientCertificate: requirement,
+                        profile: profile.profile))
                 } catch {
                     throw ServerError("--sni \(name): \(error)")
                 }
@@ -75,6 +92,12 @@ extension ServerTLSOptions {
         let key = String(entry[entry.index(after: comma)...])
         return name.isEmpty || certificate.isEmpty || key.isEmpty ? nil : (name, certificate, key)
     }
+}
+
+/// `--client-cert`'s values.
+enum ClientCertificateOption: String, ExpressibleByArgument, CaseIterable, Sendable {
+    case required
+    case optional
 }
 
 /// `--tls-profile`'s values.
