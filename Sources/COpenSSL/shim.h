@@ -13,6 +13,8 @@
 #include <openssl/x509v3.h>
 #include <openssl/bio.h>
 #include <openssl/rand.h>
+#include <openssl/core_names.h>
+#include <string.h>
 
 static inline int greenio_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version) {
     return (int)SSL_CTX_set_min_proto_version(ctx, version);
@@ -74,6 +76,59 @@ static inline const char *greenio_SSL_get_servername(const SSL *ssl) {
 }
 static inline int greenio_SSL_TLSEXT_ERR_OK(void) { return SSL_TLSEXT_ERR_OK; }
 static inline unsigned long greenio_XN_FLAG_RFC2253(void) { return XN_FLAG_RFC2253; }
+
+/// One session-ticket key: its name (sent in the ticket), AES-256-CBC key and HMAC-SHA256 key.
+typedef struct {
+    unsigned char name[16];
+    unsigned char aes_key[32];
+    unsigned char hmac_key[32];
+} greenio_ticket_key;
+
+/// Where a server context's ticket keys come from: `lookup(arg, name, encrypting, out)` fills `out`
+/// with the key to encrypt with (encrypting = 1) or the key called `name` (0), and returns 1, 2
+/// for a key old enough that the ticket should be renewed, or 0 when there is none.
+typedef struct {
+    int (*lookup)(void *arg, const unsigned char *name, int encrypting, greenio_ticket_key *out);
+    void *arg;
+} greenio_ticket_source;
+
+/// The ticket-key callback: the source is the context's app data (set for every context that
+/// issues tickets, the SNI ones included: OpenSSL asks the connection's current context).
+static inline int greenio_ticket_key_callback(SSL *ssl, unsigned char key_name[16], unsigned char *iv,
+                                              EVP_CIPHER_CTX *cipher, EVP_MAC_CTX *mac, int encrypting) {
+    greenio_ticket_source *source = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+    if (source == NULL) return encrypting ? -1 : 0;
+    greenio_ticket_key key;
+    int found = source->lookup(source->arg, key_name, encrypting, &key);
+    if (found <= 0) return encrypting ? -1 : 0;
+    int ok;
+    if (encrypting) {
+        memcpy(key_name, key.name, 16);
+        ok = RAND_bytes(iv, EVP_CIPHER_get_iv_length(EVP_aes_256_cbc())) == 1
+            && EVP_EncryptInit_ex(cipher, EVP_aes_256_cbc(), NULL, key.aes_key, iv) == 1;
+    } else {
+        ok = EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), NULL, key.aes_key, iv) == 1;
+    }
+    OSSL_PARAM params[3];
+    params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, key.hmac_key, sizeof key.hmac_key);
+    params[1] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
+    params[2] = OSSL_PARAM_construct_end();
+    ok = ok && EVP_MAC_CTX_set_params(mac, params) == 1;
+    OPENSSL_cleanse(&key, sizeof key);
+    if (!ok) return -1;
+    return encrypting ? 1 : found;
+}
+
+/// Installs `source` (owned by the caller, alive as long as the context) and the callback.
+static inline int greenio_SSL_CTX_set_ticket_source(SSL_CTX *ctx, greenio_ticket_source *source) {
+    SSL_CTX_set_app_data(ctx, source);
+    return (int)SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, greenio_ticket_key_callback);
+}
+static inline long greenio_SSL_OP_NO_TICKET(void) { return (long)SSL_OP_NO_TICKET; }
+static inline long greenio_SSL_SESS_CACHE_OFF(void) { return SSL_SESS_CACHE_OFF; }
+static inline int greenio_SSL_CTX_set_session_id_context(SSL_CTX *ctx, const unsigned char *id, unsigned int length) {
+    return SSL_CTX_set_session_id_context(ctx, id, length);
+}
 
 static inline void greenio_BIO_set_retry_read(BIO *bio) { BIO_set_retry_read(bio); }
 static inline void greenio_BIO_set_retry_write(BIO *bio) { BIO_set_retry_write(bio); }

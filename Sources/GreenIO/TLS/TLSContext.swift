@@ -82,6 +82,8 @@ public final class TLSContext: @unchecked Sendable {
     /// Server contexts by server name ("mail.example.com", "*.example.com"), chosen by the SNI
     /// callback (`addServerName`); set while configuring, read-only afterwards.
     var serverNames: [String: TLSContext] = [:]
+    /// The session-ticket keys and the C source that points at them, for a server with tickets.
+    var ticketResources: (keys: TLSSessionTicketKeys, source: UnsafeMutablePointer<greenio_ticket_source>)?
 
     private init(role: Role) throws {
         OpenSSLErrors.clear()
@@ -103,6 +105,7 @@ public final class TLSContext: @unchecked Sendable {
         sessions.withLockTraced(by: self) { cached in cached.values.forEach { SSL_SESSION_free($0.session) } }
         SSL_CTX_free(context)
         alpnSelectList?.deallocate()
+        ticketResources?.source.deallocate()
     }
 
     /// Remembers the session of a client connection to `name`, for the next connection to resume.
@@ -149,11 +152,14 @@ public final class TLSContext: @unchecked Sendable {
     ///     verify is refused during the handshake.
     ///   - clientCertificate: with `clientVerification`, whether a client without a certificate
     ///     is refused (`.required`, the default) or served (`.optional`).
+    ///   - resumption: session tickets and the session cache; nil (the default) for both, with
+    ///     ticket keys of this context's own (`TLSSessionResumption.enabled()`).
     ///   - profile: the versions, cipher suites and groups accepted: Mozilla's "intermediate"
     ///     server profile by default (`TLSProfile`).
     /// - Throws: `IOError` `.tls` if the identity does not load or the key does not match.
     public static func server(identity: TLSIdentity, clientVerification: PeerVerification? = nil,
                               clientCertificate: ClientCertificateRequirement = .required,
+                              resumption: TLSSessionResumption? = nil,
                               profile: TLSProfile = .intermediate) throws -> TLSContext {
         let context = try TLSContext(role: .server)
         try context.apply(profile)
@@ -161,7 +167,7 @@ public final class TLSContext: @unchecked Sendable {
         if let clientVerification {
             try context.setVerification(clientVerification, requiringCertificate: clientCertificate == .required)
         }
-        _ = greenio_SSL_CTX_set_session_cache_mode(context.context, greenio_SSL_SESS_CACHE_SERVER())
+        try context.configure(try resumption ?? .enabled())
         return context
     }
 

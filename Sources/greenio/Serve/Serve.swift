@@ -114,7 +114,8 @@ struct Serve: ParsableCommand {
         let lineTimeout = try CommandLineTimeout.duration(timeout)
         LoggingSystem.bootstrap { label in ServeLogHandler(showsHub: hubs > 1) }
         do {
-            let tls = try tlsOptions.serverTLS(host: host)
+            let ticketKeys = try TLSSessionTicketKeys()
+            let tls = try tlsOptions.serverTLS(host: host, ticketKeys: ticketKeys)
             var configuration = ServerConfiguration(host: host, port: port, tls: tls?.context)
             configuration.hubs = hubs
             configuration.policy.lineTimeout = lineTimeout
@@ -135,7 +136,7 @@ struct Serve: ParsableCommand {
                 let address = server.localAddresses.first.map(\.description) ?? "?"
                 StandardStreams.printLine("listening on \(address)" + (tls.map { " (tls, sha256 \($0.fingerprint))" } ?? ""))
             }, onHangUp: { server in
-                reloadCertificate(of: server)
+                reloadCertificate(of: server, ticketKeys: ticketKeys)
             })
         } catch {
             StandardStreams.printError("greenio serve: \(error)")
@@ -145,13 +146,13 @@ struct Serve: ParsableCommand {
 
     /// On SIGHUP: reads --cert and --key again and gives new connections the new certificate; a
     /// file that does not load (missing, bad PEM, a key that does not match) changes nothing.
-    private func reloadCertificate(of server: Server) {
+    private func reloadCertificate(of server: Server, ticketKeys: TLSSessionTicketKeys) {
         guard tlsOptions.cert != nil else {
             StandardStreams.printError("nothing to reload: " + (tlsOptions.tls ? "the certificate is self-signed (no --cert/--key)" : "no --tls"))
             return
         }
         do {
-            guard let reloaded = try tlsOptions.serverTLS(host: host) else { return }
+            guard let reloaded = try tlsOptions.serverTLS(host: host, ticketKeys: ticketKeys) else { return }
             try server.replaceTLSContext(reloaded.context)
             StandardStreams.printError("reloaded the certificate: sha256 \(reloaded.fingerprint)")
         } catch {

@@ -28,6 +28,12 @@ struct ServerTLSOptions: ParsableArguments {
         valueName: "required|optional"))
     var clientCertificate = ClientCertificateOption.required
 
+    @Flag(name: .customLong("no-session-tickets"), help: "Issue no TLS session tickets (on by default, with in-memory keys rotated hourly).")
+    var noSessionTickets = false
+
+    @Flag(name: .customLong("no-session-cache"), help: "Keep no TLS sessions in the server's cache (on by default).")
+    var noSessionCache = false
+
     @Option(name: .customLong("tls-profile"), help: ArgumentHelp(
         "intermediate (TLS 1.2 with ECDHE and AEAD ciphers only, and TLS 1.3), modern (TLS 1.3 only) or openssl-defaults (not recommended).",
         valueName: "profile"))
@@ -39,6 +45,7 @@ struct ServerTLSOptions: ParsableArguments {
         guard tls || profile == .intermediate else { throw ValidationError("--tls-profile needs --tls") }
         guard tls || serverNames.isEmpty else { throw ValidationError("--sni needs --tls") }
         guard tls || clientCA == nil else { throw ValidationError("--client-ca needs --tls") }
+        guard tls || !(noSessionTickets || noSessionCache) else { throw ValidationError("--no-session-tickets and --no-session-cache need --tls") }
         guard clientCA != nil || clientCertificate == .required else { throw ValidationError("--client-cert needs --client-ca") }
         for entry in serverNames where Self.parseServerName(entry) == nil {
             throw ValidationError("--sni \(entry): expected NAME=CERT,KEY")
@@ -48,7 +55,9 @@ struct ServerTLSOptions: ParsableArguments {
     /// The server's TLS settings, or nil without `--tls`. Without `--cert`/`--key` the identity is
     /// self-signed for localhost, 127.0.0.1, ::1 and `host`.
     /// - Throws: `ServerError` if the files cannot be read or do not make a usable identity.
-    func serverTLS(host: String) throws -> ServerTLS? {
+    /// `ticketKeys` encrypt the session tickets of every context made (one instance for the
+    /// process, so tickets survive a reload).
+    func serverTLS(host: String, ticketKeys: TLSSessionTicketKeys) throws -> ServerTLS? {
         guard tls else { return nil }
         let identity: TLSIdentity
         let context: TLSContext
@@ -62,15 +71,16 @@ struct ServerTLSOptions: ParsableArguments {
             }
             let clientVerification = clientCA.map { PeerVerification.trustedCertificateFile($0) }
             let requirement: ClientCertificateRequirement = clientCertificate == .required ? .required : .optional
+            let resumption = TLSSessionResumption(ticketKeys: noSessionTickets ? nil : ticketKeys, cache: !noSessionCache)
             context = try TLSContext.server(identity: identity, clientVerification: clientVerification,
-                                            clientCertificate: requirement, profile: profile.profile)
+                                            clientCertificate: requirement, resumption: resumption, profile: profile.profile)
             for entry in serverNames {
                 guard let (name, certificate, key) = Self.parseServerName(entry) else { continue }  // validate() checked.
                 do {
                     let named = try TLSIdentity(certificateChainFile: certificate, privateKeyFile: key)
                     try context.addServerName(name, context: try TLSContext.server(
                         identity: named, clientVerification: clientVerification, clientCertificate: requirement,
-                        profile: profile.profile))
+                        resumption: resumption, profile: profile.profile))
                 } catch {
                     throw ServerError("--sni \(name): \(error)")
                 }
