@@ -7,6 +7,15 @@ import Testing
 /// EVT-30, EVT-54, EVT-58, CPY-64, CPY-67).
 @Suite("Socket", .timeLimit(.minutes(1)))
 struct SocketTests {
+    @Test("an unnamed Unix socket's address describes itself as unix:unnamed, a named one as its path")
+    func unnamedUnixDescription() throws {
+        let (a, b) = try Socket.pair()
+        defer { a.close(); b.close() }
+        #expect(try a.localAddress() == .unix(path: ""))
+        #expect(try a.localAddress().description == "unix:unnamed")
+        #expect(SocketAddress.unix(path: "/run/greenio.sock").description == "/run/greenio.sock")
+    }
+
     @Test("EVT-09 recv returns bytes, recvInto returns a count and fills the buffer")
     func returnTypes() async throws {
         try await onHub(limit: .seconds(10)) {

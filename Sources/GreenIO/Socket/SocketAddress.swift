@@ -52,12 +52,14 @@ public enum SocketAddress: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// "127.0.0.1:7878", "[::1]:7878" or the Unix path.
+    /// "127.0.0.1:7878", "[::1]:7878", the Unix path, or "unix:unnamed" for an unnamed Unix socket
+    /// (the usual client of a Unix-domain server, whose `path` is empty), so a log line never
+    /// names an empty peer.
     public var description: String {
         switch self {
         case .ipv4(let host, let port): return "\(host):\(port)"
         case .ipv6(let host, let port, _): return "[\(host)]:\(port)"
-        case .unix(let path): return path
+        case .unix(let path): return path.isEmpty ? "unix:unnamed" : path
         }
     }
 
