@@ -20,10 +20,11 @@
 #
 #   INTERLEAVE=1 RUNS=9 SECS=3 CONFIGS="50,1 1,1" SERVERS="greenio nio c asyncio" Benchmarks/run.sh
 #
-# TLS: TLS 1.3 with TLS_AES_128_GCM_SHA256 for every server. greenio serve and greenio bench have no suite
-# option, so both run with OPENSSL_CONF pointing at a file that limits OpenSSL's TLS 1.3 suites to that one
-# (the client then offers only it, so every server negotiates it); the C server sets it itself; NIOSSL
-# (BoringSSL) accepts what the client offers.
+# TLS: TLS 1.3 with TLS_AES_128_GCM_SHA256 for every server. greenio's default TLS profile (Mozilla's
+# intermediate) offers that suite first and follows the client's order, so greenio bench offers it first and
+# greenio serve picks it; OPENSSL_CONF, pointing at a file that limits OpenSSL's TLS 1.3 suites to that one,
+# is kept for builds from before the profiles (BASELINE), which used OpenSSL's lists; the C server sets it
+# itself; NIOSSL (BoringSSL) takes the client's first.
 #
 # Python peers: if Benchmarks/python/server.py exists, eventlet, gevent and asyncio join the servers, started as
 # Benchmarks/python/README.md says (`$VENV/bin/python -W ignore Benchmarks/python/server.py NAME --port P
