@@ -169,8 +169,14 @@ enum ProxyModel {
     /// A path up to its first NUL; an abstract one (leading NUL) as "@" + the name up to the next.
     private static func unixPath(_ raw: ArraySlice<UInt8>) -> String {
         let parts = raw.split(separator: 0, maxSplits: 2, omittingEmptySubsequences: false)
-        if raw.first != 0 { return String(decoding: parts[0], as: UTF8.self) }
-        let name = parts.count > 1 ? parts[1] : []
-        return name.isEmpty ? "" : "@" + String(decoding: name, as: UTF8.self)
+        let path: String
+        if raw.first != 0 {
+            path = String(decoding: parts[0], as: UTF8.self)
+        } else {
+            let name = parts.count > 1 ? parts[1] : []
+            path = name.isEmpty ? "" : "@" + String(decoding: name, as: UTF8.self)
+        }
+        // `SocketAddress.description` names an empty (unnamed) path "unix:unnamed".
+        return path.isEmpty ? "unix:unnamed" : path
     }
 }
