@@ -114,8 +114,8 @@ struct Serve: ParsableCommand {
         let lineTimeout = try CommandLineTimeout.duration(timeout)
         LoggingSystem.bootstrap { label in ServeLogHandler(showsHub: hubs > 1) }
         do {
-            let ticketKeys = try TLSSessionTicketKeys()
-            let tls = try tlsOptions.serverTLS(host: host, ticketKeys: ticketKeys)
+            let tlsSettings = try tlsOptions.serverTLS(host: host)
+            let tls = try tlsSettings?.makeContext()
             var configuration = ServerConfiguration(host: host, port: port, tls: tls?.context)
             configuration.hubs = hubs
             configuration.policy.lineTimeout = lineTimeout
@@ -136,27 +136,16 @@ struct Serve: ParsableCommand {
                 let address = server.localAddresses.first.map(\.description) ?? "?"
                 StandardStreams.printLine("listening on \(address)" + (tls.map { " (tls, sha256 \($0.fingerprint))" } ?? ""))
             }, onHangUp: { server in
-                reloadCertificate(of: server, ticketKeys: ticketKeys)
+                // SIGHUP: the files again for new connections (ServerTLSSettings); bad files change nothing.
+                guard let tlsSettings, tlsSettings.readsFiles else {
+                    return StandardStreams.printError(
+                        "nothing to reload: " + (tlsSettings == nil ? "no --tls" : "the certificate is self-signed (no --cert/--key)"))
+                }
+                _ = try? server.reloadTLS(from: tlsSettings)  // Logged either way.
             })
         } catch {
             StandardStreams.printError("greenio serve: \(error)")
             throw ExitCode.failure
-        }
-    }
-
-    /// On SIGHUP: reads --cert and --key again and gives new connections the new certificate; a
-    /// file that does not load (missing, bad PEM, a key that does not match) changes nothing.
-    private func reloadCertificate(of server: Server, ticketKeys: TLSSessionTicketKeys) {
-        guard tlsOptions.cert != nil else {
-            StandardStreams.printError("nothing to reload: " + (tlsOptions.tls ? "the certificate is self-signed (no --cert/--key)" : "no --tls"))
-            return
-        }
-        do {
-            guard let reloaded = try tlsOptions.serverTLS(host: host, ticketKeys: ticketKeys) else { return }
-            try server.replaceTLSContext(reloaded.context)
-            StandardStreams.printError("reloaded the certificate: sha256 \(reloaded.fingerprint)")
-        } catch {
-            StandardStreams.printError("reload failed, keeping the current certificate: \(error)")
         }
     }
 

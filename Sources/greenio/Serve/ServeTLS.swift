@@ -54,42 +54,32 @@ struct ServerTLSOptions: ParsableArguments {
 
     /// The server's TLS settings, or nil without `--tls`. Without `--cert`/`--key` the identity is
     /// self-signed for localhost, 127.0.0.1, ::1 and `host`.
-    /// - Throws: `ServerError` if the files cannot be read or do not make a usable identity.
-    /// `ticketKeys` encrypt the session tickets of every context made (one instance for the
-    /// process, so tickets survive a reload).
-    func serverTLS(host: String, ticketKeys: TLSSessionTicketKeys) throws -> ServerTLS? {
+    /// - Throws: `ServerError` if the self-signed identity or the ticket keys cannot be made.
+    func serverTLS(host: String) throws -> ServerTLSSettings? {
         guard tls else { return nil }
-        let identity: TLSIdentity
-        let context: TLSContext
-        do {
-            if let cert, let key {
-                identity = try TLSIdentity(certificateChainFile: cert, privateKeyFile: key)
-            } else {
-                let names = ["localhost", "127.0.0.1", "::1"]
-                let wildcard = host == "0.0.0.0" || host == "::" || host.isEmpty
-                identity = try TLSIdentity.selfSigned(names: names.contains(host) || wildcard ? names : names + [host])
+        let identity: ServerTLSSettings.Identity
+        if let cert, let key {
+            identity = .files(certificateChain: cert, privateKey: key)
+        } else {
+            let names = ["localhost", "127.0.0.1", "::1"]
+            let wildcard = host == "0.0.0.0" || host == "::" || host.isEmpty
+            do {
+                identity = .identity(try TLSIdentity.selfSigned(names: names.contains(host) || wildcard ? names : names + [host]))
+            } catch {
+                throw ServerError("cannot make a self-signed certificate: \(error)")
             }
-            let clientVerification = clientCA.map { PeerVerification.trustedCertificateFile($0) }
-            let requirement: ClientCertificateRequirement = clientCertificate == .required ? .required : .optional
-            let resumption = TLSSessionResumption(ticketKeys: noSessionTickets ? nil : ticketKeys, cache: !noSessionCache)
-            context = try TLSContext.server(identity: identity, clientVerification: clientVerification,
-                                            clientCertificate: requirement, resumption: resumption, profile: profile.profile)
-            for entry in serverNames {
-                guard let (name, certificate, key) = Self.parseServerName(entry) else { continue }  // validate() checked.
-                do {
-                    let named = try TLSIdentity(certificateChainFile: certificate, privateKeyFile: key)
-                    try context.addServerName(name, context: try TLSContext.server(
-                        identity: named, clientVerification: clientVerification, clientCertificate: requirement,
-                        resumption: resumption, profile: profile.profile))
-                } catch {
-                    throw ServerError("--sni \(name): \(error)")
-                }
-            }
-            return ServerTLS(context: context, fingerprint: try identity.fingerprintSHA256())
-        } catch {
-            let source = cert.map { "--cert \($0) and --key \(key ?? "")" } ?? "a self-signed certificate"
-            throw ServerError("cannot use \(source): \(error)")
         }
+        var settings = try ServerTLSSettings(identity: identity)
+        settings.serverNames = serverNames.compactMap { entry in
+            Self.parseServerName(entry).map { ServerTLSSettings.ServerName(name: $0.name, certificateChainFile: $0.certificate,
+                                                                            privateKeyFile: $0.key) }  // validate() checked.
+        }
+        settings.clientCAFile = clientCA
+        settings.clientCertificate = clientCertificate == .required ? .required : .optional
+        settings.profile = profile.profile
+        if noSessionTickets { settings.resumption.ticketKeys = nil }
+        settings.resumption.cache = !noSessionCache
+        return settings
     }
 }
 
@@ -125,9 +115,3 @@ enum TLSProfileOption: String, ExpressibleByArgument, CaseIterable, Sendable {
     }
 }
 
-/// What a TLS `greenio serve` needs: the server context and its certificate's fingerprint.
-struct ServerTLS: Sendable {
-    let context: TLSContext
-    /// The leaf certificate's SHA-256 fingerprint, "AB:CD:…", for the start line.
-    let fingerprint: String
-}
