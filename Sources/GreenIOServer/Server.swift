@@ -228,13 +228,13 @@ public final class Server: Sendable {
         }
         let wake = try WakeEvent()
         stopped.whenFulfilled { _ in wake.signal() }
-        while let name = signals.waitBlocking(orUntil: wake) {
-            if name == "SIGHUP", let onHangUp {
+        while let signal = signals.waitBlocking(orUntil: wake) {
+            if signal == SIGHUP, let onHangUp {
                 configuration.logger.notice("SIGHUP received, reloading")
                 onHangUp(self)
                 continue
             }
-            configuration.logger.notice("\(name) received, stopping")
+            configuration.logger.notice("\(StopSignals.name(of: signal)) received, stopping")
             stop()
             break
         }

@@ -36,25 +36,29 @@ final class StopSignals: Sendable {
     }
 
     /// Blocks the calling thread until a signal of the set arrives, or `event` is signalled.
-    /// - Returns: the signal's name ("SIGINT", "SIGTERM", "SIGHUP"), or nil for the event.
-    func waitBlocking(orUntil event: WakeEvent) -> String? {
+    /// - Returns: the signal's number, or nil for the event.
+    func waitBlocking(orUntil event: WakeEvent) -> Int32? {
         while true {
             var polled = [pollfd(fd: fileDescriptor, events: Int16(POLLIN), revents: 0),
                           pollfd(fd: event.fileDescriptor, events: Int16(POLLIN), revents: 0)]
             if poll(&polled, 2, -1) < 0 && errno != EINTR { return nil }
             if polled[1].revents != 0 { return nil }
-            if let name = readSignal() { return name }
+            if let number = readSignal() { return number }
         }
     }
 
-    /// Reads one pending signal without waiting; nil if none (errno says why).
-    private func readSignal() -> String? {
+    /// Reads one pending signal's number without waiting; nil if none (errno says why).
+    private func readSignal() -> Int32? {
         // struct signalfd_siginfo is 128 bytes and starts with the signal number (uint32_t).
         var info = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0),
                     UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
         let count = withUnsafeMutableBytes(of: &info) { Glibc.read(fileDescriptor, $0.baseAddress, $0.count) }
         guard count == MemoryLayout.size(ofValue: info) else { return nil }
-        let number = Int32(truncatingIfNeeded: info.0 & 0xFFFF_FFFF)
+        return Int32(truncatingIfNeeded: info.0 & 0xFFFF_FFFF)
+    }
+
+    /// "SIGINT", "SIGTERM", "SIGHUP", or "signal N".
+    static func name(of number: Int32) -> String {
         switch number {
         case SIGINT: return "SIGINT"
         case SIGTERM: return "SIGTERM"

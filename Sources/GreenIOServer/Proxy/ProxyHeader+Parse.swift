@@ -170,7 +170,7 @@ extension ProxyHeader {
             return .invalid(ProxyHeaderError(.tooLong, "v2 length over the limit of \(maxLength)"))
         }
         // A PROXY header's address block must fit in its length: known as soon as the length is.
-        guard !isProxy || bodyLength >= [0, 12, 36, 216][Int(bytes[13] >> 4)] else {
+        guard !isProxy || bodyLength >= v2AddressLengths[Int(bytes[13] >> 4)] else {
             return .invalid(ProxyHeaderError(.malformed, "v2 address block too short"))
         }
         let length = v2FixedLength + bodyLength
@@ -179,33 +179,23 @@ extension ProxyHeader {
             // LOCAL: the balancer's own connection; the address block is ignored.
             return .complete(ProxyHeader(version: .v2, command: .local, source: nil, destination: nil, length: length))
         }
+        // PROXY with a pair checked above (0x00, 0x11, 0x21 or 0x31) and room for its address block.
         let body = UnsafeRawBufferPointer(rebasing: bytes[v2FixedLength..<length])
-        let family = bytes[13] >> 4
-        let transport = bytes[13] & 0x0F
-        guard transport != 2 else { return .invalid(ProxyHeaderError(.malformed, "v2 datagram transport on a stream")) }
+        let addressLength = v2AddressLengths[Int(bytes[13] >> 4)]
         var source: SocketAddress?
         var destination: SocketAddress?
-        var addressLength = 0
-        if transport == 1 {
-            switch family {
-            case 1:
-                addressLength = 12
-                guard body.count >= addressLength else { return .invalid(ProxyHeaderError(.malformed, "v2 address block too short")) }
-                source = socketAddress(family: AF_INET, binary: UnsafeRawBufferPointer(rebasing: body[0..<4]), port: port(body, at: 8))
-                destination = socketAddress(family: AF_INET, binary: UnsafeRawBufferPointer(rebasing: body[4..<8]), port: port(body, at: 10))
-            case 2:
-                addressLength = 36
-                guard body.count >= addressLength else { return .invalid(ProxyHeaderError(.malformed, "v2 address block too short")) }
-                source = socketAddress(family: AF_INET6, binary: UnsafeRawBufferPointer(rebasing: body[0..<16]), port: port(body, at: 32))
-                destination = socketAddress(family: AF_INET6, binary: UnsafeRawBufferPointer(rebasing: body[16..<32]), port: port(body, at: 34))
-            case 3:
-                addressLength = 216
-                guard body.count >= addressLength else { return .invalid(ProxyHeaderError(.malformed, "v2 address block too short")) }
-                source = .unix(path: unixPath(UnsafeRawBufferPointer(rebasing: body[0..<108])))
-                destination = .unix(path: unixPath(UnsafeRawBufferPointer(rebasing: body[108..<216])))
-            default:
-                break  // AF_UNSPEC: the connection's own endpoints apply.
-            }
+        switch bytes[13] >> 4 {
+        case 1:
+            source = socketAddress(family: AF_INET, binary: UnsafeRawBufferPointer(rebasing: body[0..<4]), port: port(body, at: 8))
+            destination = socketAddress(family: AF_INET, binary: UnsafeRawBufferPointer(rebasing: body[4..<8]), port: port(body, at: 10))
+        case 2:
+            source = socketAddress(family: AF_INET6, binary: UnsafeRawBufferPointer(rebasing: body[0..<16]), port: port(body, at: 32))
+            destination = socketAddress(family: AF_INET6, binary: UnsafeRawBufferPointer(rebasing: body[16..<32]), port: port(body, at: 34))
+        case 3:
+            source = .unix(path: unixPath(UnsafeRawBufferPointer(rebasing: body[0..<108])))
+            destination = .unix(path: unixPath(UnsafeRawBufferPointer(rebasing: body[108..<216])))
+        default:
+            break  // AF_UNSPEC: the connection's own endpoints apply.
         }
         guard let (alpn, authority) = v2TLVs(UnsafeRawBufferPointer(rebasing: body[addressLength...])) else {
             return .invalid(ProxyHeaderError(.malformed, "v2 TLV overruns the header"))
@@ -213,6 +203,9 @@ extension ProxyHeader {
         return .complete(ProxyHeader(version: .v2, command: .proxy, source: source, destination: destination,
                                      alpn: alpn, authority: authority, length: length))
     }
+
+    /// The address block's length by v2 family: AF_UNSPEC, AF_INET, AF_INET6, AF_UNIX.
+    private static let v2AddressLengths = [0, 12, 36, 216]
 
     /// The ALPN and authority TLVs, or nil when a TLV's length runs past the end.
     private static func v2TLVs(_ tlvs: UnsafeRawBufferPointer) -> (alpn: [UInt8]?, authority: String?)? {
