@@ -71,6 +71,16 @@ def scan(port, mozilla_config):
     return text, servers[0]["scan_result"]
 
 
+def scanned(greenio, profile, mozilla_config):
+    """Starts greenio serve with `profile`, scans it against `mozilla_config`, stops it."""
+    process, port = start_server(greenio, profile)
+    try:
+        return scan(port, mozilla_config)
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
 def findings(text):
     """The compliance findings sslyze printed ("* name: reason" under its compliance section)."""
     section = text.split("COMPLIANCE AGAINST TLS CONFIGURATION", 1)
@@ -95,12 +105,7 @@ def main():
     arguments = parser.parse_args()
 
     # intermediate (the default profile)
-    process, port = start_server(arguments.greenio, "intermediate")
-    try:
-        text, result = scan(port, "intermediate")
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+    text, result = scanned(arguments.greenio, "intermediate", "intermediate")
     found = findings(text)
     check("intermediate: the scanner checked Mozilla's profile", found is not None, "compliance section present")
     found = found or []
@@ -129,12 +134,7 @@ def main():
           f"is_vulnerable_to_client_renegotiation_dos: {client_dos}")
 
     # modern
-    process, port = start_server(arguments.greenio, "modern")
-    try:
-        text, result = scan(port, "modern")
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+    text, result = scanned(arguments.greenio, "modern", "modern")
     found = findings(text) or []
     other = certificate_only(found)
     check("modern: compliant but for the test certificate", findings(text) is not None and not other,
@@ -145,12 +145,7 @@ def main():
           f"TLS 1.2 suites: {below13['tls_1_2_cipher_suites']}, TLS 1.3: {accepted(result, 'tls_1_3_cipher_suites')}")
 
     # openssl-defaults: the control
-    process, port = start_server(arguments.greenio, "openssl-defaults")
-    try:
-        text, result = scan(port, "intermediate")
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+    text, result = scanned(arguments.greenio, "openssl-defaults", "intermediate")
     other = certificate_only(findings(text) or [])
     check("openssl-defaults (control): the scanner finds it not compliant with intermediate", other != [],
           f"findings beyond the certificate: {[f[0] for f in other]}")
