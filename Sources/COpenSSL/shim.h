@@ -53,7 +53,6 @@ static inline long greenio_SSL_CTX_set_options(SSL_CTX *ctx, long options) {
 }
 
 static inline int greenio_SSL_R_UNEXPECTED_EOF_WHILE_READING(void) { return SSL_R_UNEXPECTED_EOF_WHILE_READING; }
-static inline long greenio_SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER(void) { return SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER; }
 static inline long greenio_SSL_MODE_RELEASE_BUFFERS(void) { return SSL_MODE_RELEASE_BUFFERS; }
 static inline long greenio_SSL_SESS_CACHE_CLIENT(void) { return SSL_SESS_CACHE_CLIENT; }
 static inline long greenio_SSL_SESS_CACHE_SERVER(void) { return SSL_SESS_CACHE_SERVER; }
@@ -131,7 +130,6 @@ static inline int greenio_SSL_CTX_set_session_id_context(SSL_CTX *ctx, const uns
 }
 
 static inline void greenio_BIO_set_retry_read(BIO *bio) { BIO_set_retry_read(bio); }
-static inline void greenio_BIO_set_retry_write(BIO *bio) { BIO_set_retry_write(bio); }
 static inline void greenio_BIO_clear_retry_flags(BIO *bio) { BIO_clear_retry_flags(bio); }
 
 /// The ALPN selection callback: picks the first of the server's protocols (in `arg`, wire format)

@@ -84,6 +84,7 @@ extension Hub {
         let fd = registration.fileDescriptor
         if !registration.isClosed {
             registration.isClosed = true
+            registration.writableHandler = nil
             let closed = IOError.closedWhileWaiting
             if let w = registration.readers.primary { resume(w, throwing: closed) }
             if let w = registration.readers.secondary { resume(w, throwing: closed) }

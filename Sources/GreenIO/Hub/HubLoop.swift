@@ -112,6 +112,7 @@ extension Hub {
     }
 
     func wakeWriters(_ registration: FDRegistration) {
+        if let handler = registration.writableHandler, !handler() { registration.writableHandler = nil }
         let (primary, secondary) = registration.writers
         if primary == nil && secondary == nil {
             registration.writeReady = true

@@ -56,6 +56,11 @@ public final class FDRegistration: @unchecked Sendable {
     @exclusivity(unchecked) var descriptorReleased = false
     /// Which slot was resumed first last time both were taken (they take turns).
     @exclusivity(unchecked) var secondaryFirst = false
+    /// Run on the hub thread each time the descriptor is seen writable, before any writer is
+    /// resumed, while it returns true: set by a socket that holds output of its own for the kernel
+    /// (a TLS socket's ciphertext), which then goes out without any green thread waiting for it.
+    /// Dropped when it returns false and when the registration closes.
+    @exclusivity(unchecked) var writableHandler: (() -> Bool)?
 
     init(fileDescriptor: Int32, generation: UInt32, hub: Hub) {
         self.fileDescriptor = fileDescriptor

@@ -55,8 +55,7 @@ public protocol RawSocket: AnyObject, Sendable {
     /// Sends some prefix of `bytes` (possibly all of it).
     ///
     /// - Returns: `.completed(n)` with the number of bytes accepted, or in non-blocking mode
-    ///   `.wouldBlock(direction)`. A type that must be retried with the identical bytes after
-    ///   `.wouldBlock` (TLS) documents it; callers always retry with the same unsent bytes.
+    ///   `.wouldBlock(direction)`, which accepted none of them: a retry may offer any bytes.
     /// - Throws: as `receive`, with `EPIPE` for a peer that has gone.
     func send(_ bytes: UnsafeRawBufferPointer, deadline: Deadline?) async throws -> IOOutcome
 

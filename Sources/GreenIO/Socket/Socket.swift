@@ -137,6 +137,16 @@ public final class Socket: RawSocket, @unchecked Sendable {
         try await hub.wait(for: interest, on: registration, deadline: deadline, slot: slot)
     }
 
+    /// Has the hub call `handler` on its thread whenever the descriptor is seen writable, until it
+    /// returns false (or the socket closes); for output a layer above keeps for the kernel. Without
+    /// a hub, or once closed, nothing happens.
+    func whenWritable(_ handler: @escaping () -> Bool) {
+        guard let hub = Hub.current, fileDescriptor >= 0 else { return }
+        if registration == nil { registration = try? hub.register(fileDescriptor) }
+        guard let registration, registration.hub === hub else { return }
+        registration.writableHandler = handler
+    }
+
     @inline(__always) func openDescriptor() throws -> Int32 {
         let fd = fileDescriptor
         guard fd >= 0 else { throw IOError.system(.badFileDescriptor) }

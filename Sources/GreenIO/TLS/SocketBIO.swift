@@ -7,7 +7,13 @@ import Glibc
 /// Sending: OpenSSL's own socket BIO writes with `write(2)`, which raises SIGPIPE when the peer has
 /// gone and by default kills the process. This BIO sends with `MSG_NOSIGNAL`, as plain GreenIO
 /// sockets do, so a write to a vanished peer is just an `EPIPE` error and GreenIO never has to touch
-/// the process's signal handling.
+/// the process's signal handling. And it never tells OpenSSL "would block": ciphertext the kernel
+/// does not take at once is kept here (`unsentCount`) and sent before any later ciphertext
+/// (`flush`), so every `SSL_*` call that encrypts finishes, and OpenSSL never holds a half-sent
+/// record that it would need the caller's same bytes again to finish. `TLSSocket` bounds what is
+/// kept (one record's worth per write, and no write while some is kept) and has the hub flush it
+/// whenever the descriptor turns writable. A send error is kept too (`sendFailure`): from then on
+/// every write fails with it.
 ///
 /// Receiving: OpenSSL asks for a record's 5-byte header, then for its body. Receiving exactly that
 /// would cost two `recv`s per record, and a `recv` that fills what was asked says nothing about what
@@ -47,6 +53,14 @@ final class SocketBIO {
     /// they choose the buffer's size for the next `recv`.
     private var lastReceived = 0
     private var lastRecordLength = 0
+    /// Ciphertext OpenSSL wrote that the kernel has not taken yet: `outgoing[sentCount..<keptCount]`.
+    /// Allocated when the kernel first refuses bytes, freed once they are all sent.
+    private var outgoing = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+    private var sentCount = 0
+    private var keptCount = 0
+    /// The error of a send that failed (`EPIPE`, `ECONNRESET`, …): what was kept is dropped, and
+    /// every later write of OpenSSL's fails with it.
+    private(set) var sendFailure: Errno?
     /// The last `recv` returned fewer bytes than asked, or would block: the kernel's data queue was
     /// empty then, so every byte since has come with an epoll edge (see `Socket.drainedByLastReceive`).
     /// Cleared by a `recv` that filled what it asked for, the end of the stream, an error, and by
@@ -66,10 +80,93 @@ final class SocketBIO {
 
     deinit {
         buffer.deallocate()
+        outgoing.deallocate()
     }
 
     /// Bytes received from the descriptor that OpenSSL has not read yet.
     var bufferedCount: Int { end - start }
+
+    /// Bytes of ciphertext waiting for the kernel to take them.
+    var unsentCount: Int { keptCount - sentCount }
+
+    /// Sends kept ciphertext until none is left or the kernel takes no more.
+    /// - Returns: true when nothing is kept any more (all sent, or dropped after a send error, which
+    ///   `sendFailure` then holds); false when the kernel would block (an epoll edge will follow).
+    func flush() -> Bool {
+        guard keptCount > 0 else { return true }
+        while sentCount < keptCount {
+            guard let base = outgoing.baseAddress else { break }
+            let n = Glibc.send(descriptor, base + sentCount, keptCount - sentCount, Int32(MSG_NOSIGNAL))
+            if n >= 0 {
+                sentCount += n
+            } else if errno == EAGAIN {
+                return false
+            } else if errno != EINTR {
+                sendFailure = .current
+                break
+            }
+        }
+        discardKept()
+        return true
+    }
+
+    /// Takes the kept ciphertext (for a close that leaves sending it to a plain socket).
+    func takeUnsent() -> [UInt8] {
+        let bytes = Array(UnsafeRawBufferPointer(rebasing: outgoing[sentCount..<keptCount]))
+        discardKept()
+        return bytes
+    }
+
+    private func discardKept() {
+        outgoing.deallocate()
+        outgoing = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+        sentCount = 0
+        keptCount = 0
+    }
+
+    /// OpenSSL's write: sends `data` unless ciphertext is kept already, and keeps what the kernel
+    /// does not take. Returns `length`, or -1 with `errno` after a send error.
+    private func write(_ data: UnsafeRawPointer, length: Int) -> Int32 {
+        if let sendFailure {
+            errno = sendFailure.rawValue
+            return -1
+        }
+        var sent = 0
+        if keptCount == 0 {
+            while sent < length {
+                let n = Glibc.send(descriptor, data + sent, length - sent, Int32(MSG_NOSIGNAL))
+                if n >= 0 {
+                    sent += n
+                } else if errno == EAGAIN {
+                    break
+                } else if errno != EINTR {
+                    sendFailure = .current
+                    return -1
+                }
+            }
+            if sent == length { return Int32(length) }
+        }
+        keep(UnsafeRawBufferPointer(start: data + sent, count: length - sent))
+        return Int32(length)
+    }
+
+    /// Appends `bytes` to the kept ciphertext.
+    private func keep(_ bytes: UnsafeRawBufferPointer) {
+        let needed = unsentCount + bytes.count
+        if keptCount + bytes.count > outgoing.count {
+            let larger = UnsafeMutableRawBufferPointer.allocate(byteCount: max(needed, 2 * outgoing.count), alignment: 1)
+            if let base = outgoing.baseAddress, let target = larger.baseAddress {
+                target.copyMemory(from: base + sentCount, byteCount: unsentCount)
+            }
+            outgoing.deallocate()
+            outgoing = larger
+            keptCount = unsentCount
+            sentCount = 0
+        }
+        guard let base = outgoing.baseAddress, let source = bytes.baseAddress else { return }
+        (base + keptCount).copyMemory(from: source, byteCount: bytes.count)
+        keptCount += bytes.count
+    }
 
     /// Frees the buffer if it holds nothing (the connection is about to wait).
     func releaseIfEmpty() {
@@ -159,9 +256,8 @@ final class SocketBIO {
         _ = BIO_meth_set_write(method) { bio, data, length in
             guard let bio else { return -1 }
             greenio_BIO_clear_retry_flags(bio)
-            let n = Glibc.send(SocketBIO.instance(bio).descriptor, data, Int(max(length, 0)), Int32(MSG_NOSIGNAL))
-            if n < 0 && (errno == EAGAIN || errno == EINTR) { greenio_BIO_set_retry_write(bio) }
-            return Int32(n)
+            guard let data, length > 0 else { return 0 }
+            return SocketBIO.instance(bio).write(data, length: Int(length))
         }
         _ = BIO_meth_set_read(method) { bio, data, length in
             guard let bio, let data else { return 0 }

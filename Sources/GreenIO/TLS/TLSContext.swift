@@ -93,10 +93,9 @@ public final class TLSContext: @unchecked Sendable {
         self.context = context
         self.role = role
         verifiesPeer = false
-        // A non-blocking write is retried with the same bytes, possibly from a moved buffer. OpenSSL
-        // frees a connection's record buffers while it is idle (40.7 → 25.7 KiB per idle TLS
+        // OpenSSL frees a connection's record buffers while it is idle (40.7 → 25.7 KiB per idle TLS
         // connection, +2% instructions per round trip; Docs/Benchmarks.md).
-        _ = greenio_SSL_CTX_set_mode(context, greenio_SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER() | greenio_SSL_MODE_RELEASE_BUFFERS())
+        _ = greenio_SSL_CTX_set_mode(context, greenio_SSL_MODE_RELEASE_BUFFERS())
         _ = greenio_SSL_CTX_set_options(context, greenio_SSL_OP_NO_RENEGOTIATION() | greenio_SSL_OP_NO_COMPRESSION())
         try setMinimumVersion(.tls1_2)
     }

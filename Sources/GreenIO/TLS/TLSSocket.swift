@@ -1,37 +1,35 @@
 // Theory of operation
 // ===================
 //
-// OpenSSL runs directly on the socket's non-blocking descriptor, through a BIO that sends with
-// `MSG_NOSIGNAL` (`SocketBIO`: a vanished peer is an EPIPE error, never SIGPIPE) and receives whole
-// records ahead of OpenSSL into a buffer of its own (so `unwrap` can hand back the cleartext behind
-// a close_notify). Every TLS operation —
-// read, write, handshake, shutdown — is one loop: call the `SSL_*` function first, and only if
-// OpenSSL says WANT_READ or WANT_WRITE wait for that direction on the hub, then call it again.
+// OpenSSL runs directly on the socket's non-blocking descriptor, through a BIO of ours
+// (`SocketBIO`) that sends with `MSG_NOSIGNAL` (a vanished peer is an EPIPE error, never SIGPIPE),
+// receives whole records ahead of OpenSSL into a buffer of its own (so `unwrap` can hand back the
+// cleartext behind a close_notify), and keeps the ciphertext the kernel does not take. Every TLS
+// operation — read, write, handshake, shutdown — is one loop: call the `SSL_*` function first, and
+// only if OpenSSL says WANT_READ wait for readability on the hub, then call it again.
 // Three facts shape the loop:
 //
 // 1. TLS I/O can need the other direction. A read may have to write (a TLS 1.3 key-update answer,
 //    or the handshake's next flight) and a write may have to read (a TLS 1.2 handshake still in
 //    progress). So the wait direction comes from OpenSSL, never from the operation's name. When a
-//    reader green thread and a writer green thread share one socket, each may wait in the direction
-//    the other normally owns: a read waiting to write, or a write waiting to read, takes the hub's
-//    `.secondary` slot, so both make progress (EVT-50).
+//    reader green thread and a writer green thread share one socket, a write waiting to read takes
+//    the hub's `.secondary` read slot, so both make progress (EVT-50).
 // 2. Decrypted bytes can sit inside OpenSSL while the descriptor is not readable (one record may
 //    hold more than the caller asked for), and received records can sit in the BIO's read-ahead
 //    buffer (`SocketBIO`). So a read always calls `SSL_read` before waiting, never the other way
 //    round (eventlet #315); only `waitUntilReadable` waits first, and only when OpenSSL and the BIO
 //    hold nothing and the last `recv` showed the kernel's queue empty.
-// 3. A write that OpenSSL could not finish must be retried with the same bytes: the first record is
-//    already encrypted from them. In blocking and timeout modes the loop retries with the caller's
-//    buffer itself. In non-blocking mode the socket reports "would block", keeps a copy of the bytes
-//    it offered, and refuses a retry whose bytes differ from them (a clear error instead of
-//    OpenSSL's "bad write retry" / "bad length"). The buffered writer always retries with the same
-//    bytes, but may offer fewer of them (it holds at most its buffer's size): the socket then
-//    finishes the write from its copy, reports the bytes offered as written and counts the rest as
-//    "sent ahead" — the caller's next writes must start with them, and they are reported as written
-//    without being sent again.
+// 3. OpenSSL never sees "would block" on a write, so it never holds a half-sent record (which it
+//    could only finish if the caller retried with the same bytes). The BIO keeps what the kernel
+//    refuses and the hub sends it when the descriptor turns writable, whichever operation wrote it;
+//    a write encrypts at most one record (16 KiB) per `SSL_write` and none while ciphertext is
+//    kept, so at most about one record is. Only writes wait for it: a blocking write returns once
+//    the kernel has it all; a non-blocking one reports its record written and, while ciphertext is
+//    kept, "would block" without taking any bytes — so any retry is a correct one.
 //
-// In non-blocking mode WANT_READ / WANT_WRITE are returned as `.wouldBlock(direction)` — the raw
-// protocol's one would-block outcome — so they can never escape as errors (the seed's crash).
+// In non-blocking mode WANT_READ (and a write held back by kept ciphertext) is returned as
+// `.wouldBlock(direction)` — the raw protocol's one would-block outcome — so it can never escape as
+// an error (the seed's crash).
 //
 // The end of the stream: close_notify is a clean EOF; a TCP close without it is a "ragged" EOF,
 // reported as EOF when `suppressRaggedEOFs` (the default) and otherwise as `.tlsEOF` "EOF occurred in
@@ -40,8 +38,8 @@
 // readiness (epoll reports hang-ups and errors as readable), so none of these can leave it hanging.
 //
 // Each raw operation has one deadline (the socket's timeout from the start of the call, capped by the
-// caller's `deadline`), however many waits it takes. A write that times out leaves the TLS stream in
-// an unknown state, so the write side is then broken for good and says so (Go's rule).
+// caller's `deadline`), however many waits it takes. After a write timed out the caller cannot know
+// how much of it went out, so the write side is then broken for good and says so (Go's rule).
 //
 // OpenSSL keeps its error queue per thread and every connection of a hub shares that thread, so
 // the queue is cleared before each `SSL_*` call and read right after it.
@@ -82,21 +80,18 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
     @exclusivity(unchecked) var readEnd: ReadEnd?
     /// Set after a write timed out: the write side is broken for good.
     @exclusivity(unchecked) var writeFailure: IOError?
-    /// Non-blocking mode: the bytes of a write OpenSSL could not finish, which the next write must
-    /// repeat.
-    @exclusivity(unchecked) var pendingWrite: [UInt8]?
-    /// Bytes of a finished retry beyond those the caller offered in it: already sent, so the next
-    /// writes must start with them and take them without sending them again.
-    @exclusivity(unchecked) var sentAhead: [UInt8] = []
+    /// `shutdown(.write)` was called while ciphertext waited for the kernel: TCP's sending side is
+    /// shut once it is sent.
+    @exclusivity(unchecked) var shutsDownAfterFlush = false
 
     enum ReadEnd {
         case endOfStream
         case failed(IOError)
     }
 
-
-    /// The most a non-blocking write offers OpenSSL at once: one record.
-    static let nonBlockingWriteLimit = 16_384
+    /// The most one `SSL_write` is given: a full record, so the ciphertext the socket may have to
+    /// keep for the kernel is one record's.
+    static let recordSize = 16_384
 
     init(socket: Socket, ssl: OpaquePointer, context: TLSContext, serverHostname: String?,
          timeout: TimeoutMode, suppressRaggedEOFs: Bool, carried: [UInt8] = []) {
@@ -300,67 +295,42 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
         }
     }
 
-    /// Encrypts and sends `bytes` (`SSL_write`): all of them in blocking and timeout modes, at most
-    /// one record in non-blocking mode. Empty writes do nothing.
+    /// Encrypts and sends `bytes` (`SSL_write`, one record of at most 16 KiB at a time).
     ///
-    /// Non-blocking: after `.wouldBlock`, retry with the same bytes (more may follow them; a retry
-    /// with only the first of them is finished from the socket's copy, and the rest of them must
-    /// then start the next writes).
+    /// Blocking and timeout modes: sends all of them and returns once the kernel has taken every
+    /// record. Non-blocking mode: encrypts one record's worth (at most 16 KiB) and reports it
+    /// written; what of that record the kernel could not take at once stays with the socket, and the
+    /// hub sends it as soon as the descriptor is writable. Until it is out, writes report
+    /// `.wouldBlock(.write)` and take none of their bytes: a retry may offer any bytes. Empty
+    /// writes do nothing.
     /// - Returns: `.completed(n)` or `.wouldBlock(direction)` in non-blocking mode.
     /// - Throws: `IOError` `.timedOut` "The write operation timed out" — after which every write
-    ///   fails with it (the stream is in an unknown state); `.invalidArgument` for a retry with other
-    ///   bytes, "Write on closed or unwrapped SSL socket."; `.system` (`EPIPE`, `ECONNRESET`);
-    ///   `.tls`; `.closed`; `CancellationError`.
+    ///   fails with it (the caller cannot know how much went out); `.invalidArgument` "Write on
+    ///   closed or unwrapped SSL socket."; `.system` (`EPIPE`, `ECONNRESET`; from then on every
+    ///   write fails with it); `.tls`; `.closed`; `CancellationError`.
     public func send(_ bytes: UnsafeRawBufferPointer, deadline: Deadline?) async throws -> IOOutcome {
         guard let ssl, !isClosed || fileReferences > 0 else {
             throw IOError.invalidArgument("Write on closed or unwrapped SSL socket.")
         }
         if let writeFailure { throw writeFailure }
         guard bytes.count > 0, let base = bytes.baseAddress else { return .completed(0) }
-        if !sentAhead.isEmpty {
-            let n = min(bytes.count, sentAhead.count)
-            guard sentAhead.withUnsafeBytes({ TLSSocket.startsEqual($0, base, n) }) else {
-                throw IOError.invalidArgument(
-                    "a TLS write that would block must be retried with the same bytes (\(sentAhead.count) bytes already sent)")
-            }
-            sentAhead.removeFirst(n)
-            return .completed(n)
-        }
-        var count = bytes.count
-        if timeout == .nonBlocking { count = min(count, TLSSocket.nonBlockingWriteLimit) }
-        var source = UnsafeRawPointer(base)
-        var copy: UnsafeMutableRawBufferPointer?
-        defer { copy?.deallocate() }
-        if let pending = pendingWrite {
-            let n = min(bytes.count, pending.count)
-            guard pending.withUnsafeBytes({ TLSSocket.startsEqual($0, base, n) }) else {
-                throw IOError.invalidArgument(
-                    "a TLS write that would block must be retried with the same bytes (\(pending.count) bytes pending)")
-            }
-            if bytes.count < pending.count {
-                // Only the first of them again: finish the write from the copy.
-                let saved = UnsafeMutableRawBufferPointer.allocate(byteCount: pending.count, alignment: 1)
-                saved.copyBytes(from: pending)
-                copy = saved
-                if let savedBase = saved.baseAddress { source = UnsafeRawPointer(savedBase) }
-                count = pending.count
-            } else if timeout == .nonBlocking {
-                count = pending.count
-            }
-        }
-        let length = Int32(clamping: count)
+        var waitDeadline: Deadline?
+        var written = 0
         do {
-            let outcome = try await drive(.write, deadline: deadline) { SSL_write(ssl, source, length) }
-            guard case .completed(let written) = outcome else {
-                if pendingWrite == nil { pendingWrite = Array(UnsafeRawBufferPointer(start: source, count: Int(length))) }
-                return outcome
-            }
-            pendingWrite = nil
-            if written > bytes.count {
-                sentAhead = Array(UnsafeRawBufferPointer(start: source + bytes.count, count: written - bytes.count))
-                return .completed(bytes.count)
-            }
-            return outcome
+            repeat {
+                // Nothing new is encrypted while ciphertext waits for the kernel (back-pressure).
+                guard try await flushed(.write, deadline: deadline, waitDeadline: &waitDeadline) else {
+                    return .wouldBlock(.write)
+                }
+                let length = Int32(min(bytes.count - written, TLSSocket.recordSize))
+                let outcome = try await drive(.write, deadline: deadline, waitDeadline: &waitDeadline) {
+                    SSL_write(ssl, base + written, length)
+                }
+                guard case .completed(let n) = outcome else { return outcome }  // non-blocking only
+                written += n
+            } while written < bytes.count && timeout != .nonBlocking
+            if timeout != .nonBlocking { _ = try await flushed(.write, deadline: deadline, waitDeadline: &waitDeadline) }
+            return .completed(written)
         } catch let error as IOError where error.kind == .timedOut {
             writeFailure = error
             throw error
@@ -369,30 +339,38 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
         }
     }
 
-    /// Whether the first `count` bytes of `saved` equal those at `bytes`.
-    private static func startsEqual(_ saved: UnsafeRawBufferPointer, _ bytes: UnsafeRawPointer, _ count: Int) -> Bool {
-        guard count > 0 else { return true }
-        guard let base = saved.baseAddress, saved.count >= count else { return false }
-        return memcmp(base, bytes, count) == 0
-    }
-
     /// Shuts down one or both directions. `.write` sends a TLS close_notify, then ends TCP's sending
-    /// side; when the close_notify cannot go out at once (the send buffer is full, or a write timed
-    /// out) TCP's side is ended all the same, so the peer sees a ragged EOF instead of waiting for
-    /// ever. `.read` shuts TCP's receiving side.
+    /// side; when the close_notify (or ciphertext still kept before it) cannot go out at once (the
+    /// send buffer is full, or a write timed out) TCP's side is ended all the same, so the peer sees
+    /// a ragged EOF instead of waiting for ever. `.read` shuts TCP's receiving side.
     /// - Throws: `IOError` `.system` from `shutdown(2)`.
     public func shutdown(_ direction: ShutdownDirection) throws {
-        if direction != .read, let ssl, handshakeDone, writeFailure == nil {
-            OpenSSLErrors.clear()
-            _ = SSL_shutdown(ssl)
-            OpenSSLErrors.clear()
+        if direction != .read { sendCloseNotify() }
+        guard direction != .read, transport.unsentCount > 0 else {
+            try socket.shutdown(direction)
+            return
         }
-        try socket.shutdown(direction)
+        // Ciphertext still waits for the kernel: TCP's sending side ends once the hub has sent it.
+        if direction == .both { try socket.shutdown(.read) }
+        shutsDownAfterFlush = true
+        flushWhenWritable()
+    }
+
+    /// Sends a close_notify after a completed handshake, as far as the kernel takes it at once.
+    private func sendCloseNotify() {
+        guard let ssl, handshakeDone, writeFailure == nil else { return }
+        OpenSSLErrors.clear()
+        _ = SSL_shutdown(ssl)
+        OpenSSLErrors.clear()
+        _ = transport.flush()
     }
 
     /// Closes the socket (Python's `close()`), with the file-reference rule of `RawSocket`. When
-    /// called on the socket's hub thread after a completed handshake it first sends a close_notify
-    /// (best effort), so the peer sees a clean end of stream. Idempotent.
+    /// called on the socket's hub thread after a completed handshake it first sends a close_notify,
+    /// so the peer sees a clean end of stream. Ciphertext the kernel has not taken yet (the last
+    /// record of a non-blocking write, or the close_notify itself) is then sent by a green thread
+    /// of the hub for up to `closeLinger` before the descriptor closes, as the kernel does with its
+    /// own buffer; the socket reads as closed at once. Idempotent.
     public func close() {
         guard !isClosed else { return }
         isClosed = true
@@ -408,15 +386,28 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
         if isClosed && fileReferences == 0 { closeConnection() }
     }
 
+    /// How long a closed socket goes on sending the ciphertext it still kept.
+    public static let closeLinger: Duration = .seconds(5)
+
     private func closeConnection() {
         if let ssl, handshakeDone, let name = serverHostname { context.remember(ssl, for: name) }
-        if let ssl, handshakeDone, writeFailure == nil, socket.fileDescriptor >= 0,
-           let hub = Hub.current, socket.registration.map({ $0.hub === hub }) ?? true {
-            OpenSSLErrors.clear()
-            _ = SSL_shutdown(ssl)
-            OpenSSLErrors.clear()
+        guard socket.fileDescriptor >= 0, let hub = Hub.current, socket.registration.map({ $0.hub === hub }) ?? true else {
+            socket.close()
+            return
         }
-        socket.close()
+        sendCloseNotify()
+        guard transport.unsentCount > 0 else {
+            socket.close()
+            return
+        }
+        let kept = transport.takeUnsent()
+        let family = socket.family
+        let fd = socket.detach()
+        hub.spawn {
+            let plain = Socket(descriptor: fd, family: family, timeout: .timeout(TLSSocket.closeLinger))
+            defer { plain.close() }
+            try await plain.sendAll(kept)
+        }
     }
 
     // MARK: Handshake and unwrap
@@ -469,6 +460,9 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
             if case .completed(1) = outcome { break }
             // 0: our close_notify went out; call again to receive the peer's.
         }
+        // Plain bytes written after the descriptor is handed over must follow our close_notify.
+        var waitDeadline: Deadline?
+        guard try await flushed(.shutdown, deadline: deadline, waitDeadline: &waitDeadline) else { return nil }
         self.ssl = nil
         SSL_free(ssl)
         isClosed = true
@@ -569,17 +563,69 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
         case ragged
     }
 
+    /// Waits until the kernel has taken all the ciphertext the BIO keeps (see `SocketBIO`).
+    /// - Returns: true when none is kept; false in non-blocking mode while some is (the hub sends it
+    ///   once the descriptor is writable).
+    /// - Throws: the BIO's send failure as `IOError` `.system`; `IOError` `.timedOut` with the
+    ///   operation's message; `.closed`; `CancellationError`.
+    private func flushed(_ operation: Operation, deadline: Deadline?, waitDeadline: inout Deadline?) async throws -> Bool {
+        while !flushKept() {
+            flushWhenWritable()
+            if timeout == .nonBlocking { return false }
+            let limit = waitDeadline ?? timeout.deadline(capping: deadline)
+            waitDeadline = limit
+            do {
+                try await socket.wait(for: .write, until: limit, slot: operation.slot(for: .write))
+            } catch let error as IOError where error.kind == .timedOut {
+                throw IOError(.timedOut, operation.timeoutMessage)
+            }
+        }
+        if let failure = transport.sendFailure { throw IOError.system(failure) }
+        return true
+    }
+
+    /// Has the hub send the ciphertext the BIO keeps whenever the descriptor is writable, until
+    /// none is left.
+    private func flushWhenWritable() {
+        socket.whenWritable { [weak self] in
+            guard let self else { return false }
+            return !self.flushKept()
+        }
+    }
+
+    /// Sends the ciphertext the BIO keeps as far as the kernel takes it, then a deferred TCP
+    /// shutdown once none is left.
+    /// - Returns: true when none is left.
+    private func flushKept() -> Bool {
+        guard transport.flush() else { return false }
+        if shutsDownAfterFlush {
+            shutsDownAfterFlush = false
+            try? socket.shutdown(.write)
+        }
+        return true
+    }
+
+    /// `drive(_:deadline:waitDeadline:_:)` with a deadline of its own.
+    private func drive(_ operation: Operation, deadline: Deadline?, _ call: () -> Int32) async throws -> IOOutcome {
+        var waitDeadline: Deadline?
+        return try await drive(operation, deadline: deadline, waitDeadline: &waitDeadline, call)
+    }
+
     /// Calls `call` until it returns a positive result, waiting on the hub in whichever direction
-    /// OpenSSL asks for (or, in non-blocking mode, returning that direction).
+    /// OpenSSL asks for (or, in non-blocking mode, returning that direction). Ciphertext the call
+    /// wrote and the kernel did not take is left to the hub (`flushWhenWritable`): no operation
+    /// waits for it except a write, before and after encrypting (`flushed`).
+    /// - Parameter waitDeadline: the call's deadline, once a wait has fixed it (shared by the
+    ///   waits of one public call).
     /// - Throws: `EndOfStream`, `IOError` (timeouts with the operation's message), `CancellationError`.
-    private func drive(_ operation: Operation, deadline: Deadline?,
+    private func drive(_ operation: Operation, deadline: Deadline?, waitDeadline: inout Deadline?,
                        _ call: () -> Int32) async throws -> IOOutcome {
         guard let ssl else { throw IOError.invalidArgument("Operation on closed or unwrapped SSL socket.") }
         let mode = timeout
-        var waitDeadline: Deadline?
         while true {
             OpenSSLErrors.clear()
             let result = call()
+            if transport.unsentCount > 0 { flushWhenWritable() }
             if result > 0 {
                 // Application data moved: the handshake is over, even if it ran inside this call.
                 if operation == .read || operation == .write { handshakeDone = true }
