@@ -325,6 +325,15 @@ struct TLSCPythonTests {
         }
     }
 
+    /// A non-blocking send retried every few milliseconds until it takes its bytes.
+    private func sendWhenTaken(_ client: TLSSocket, _ bytes: [UInt8]) async throws -> IOOutcome {
+        try await tlsPoll { () async throws -> IOOutcome? in
+            let outcome = try await tlsSend(client, bytes)
+            if case .wouldBlock = outcome { return nil }
+            return outcome
+        }
+    }
+
     @Test("CPY-79 non-blocking sends: each takes its record whole, they eventually would-block taking nothing; a retry may offer other bytes (CPython: bad write retry); every byte taken arrives once, in order")
     func nonBlockingSendRetry() async throws {
         try await onHub(limit: .seconds(30)) {
@@ -336,11 +345,7 @@ struct TLSCPythonTests {
             #expect(try await tlsSend(client, other) == .wouldBlock(.write), "still full: nothing taken, no error")
             let total = sent.count + other.count
             let receiver = Hub.current!.spawn { () -> [UInt8] in try await tlsRecvExactly(server, total) }
-            let outcome = try await tlsPoll { () async throws -> IOOutcome? in
-                let outcome = try await tlsSend(client, other)
-                if case .wouldBlock = outcome { return nil }
-                return outcome
-            }
+            let outcome = try await sendWhenTaken(client, other)
             #expect(outcome == .completed(other.count))
             let received = try await receiver.value
             #expect(received.count == total)
@@ -357,17 +362,9 @@ struct TLSCPythonTests {
             let head = Array(refused[0..<1_000])
             let total = sent.count + head.count + 2
             let receiver = Hub.current!.spawn { () -> [UInt8] in try await tlsRecvExactly(server, total) }
-            let outcome = try await tlsPoll { () async throws -> IOOutcome? in
-                let outcome = try await tlsSend(client, head)
-                if case .wouldBlock = outcome { return nil }
-                return outcome
-            }
+            let outcome = try await sendWhenTaken(client, head)
             #expect(outcome == .completed(1_000))
-            let last = try await tlsPoll { () async throws -> IOOutcome? in
-                let outcome = try await tlsSend(client, [9, 9])
-                if case .wouldBlock = outcome { return nil }
-                return outcome
-            }
+            let last = try await sendWhenTaken(client, [9, 9])
             #expect(last == .completed(2))
             let received = try await receiver.value
             #expect(received == sent + head + [9, 9], "every byte once, in order")
