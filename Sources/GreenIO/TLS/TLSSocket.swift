@@ -319,7 +319,7 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
         do {
             repeat {
                 // Nothing new is encrypted while ciphertext waits for the kernel (back-pressure).
-                guard try await flushed(.write, deadline: deadline, waitDeadline: &waitDeadline) else {
+                if transport.unsentCount > 0, try await !flushed(.write, deadline: deadline, waitDeadline: &waitDeadline) {
                     return .wouldBlock(.write)
                 }
                 let length = Int32(min(bytes.count - written, TLSSocket.recordSize))
@@ -329,7 +329,9 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
                 guard case .completed(let n) = outcome else { return outcome }  // non-blocking only
                 written += n
             } while written < bytes.count && timeout != .nonBlocking
-            if timeout != .nonBlocking { _ = try await flushed(.write, deadline: deadline, waitDeadline: &waitDeadline) }
+            if transport.unsentCount > 0 && timeout != .nonBlocking {
+                _ = try await flushed(.write, deadline: deadline, waitDeadline: &waitDeadline)
+            }
             return .completed(written)
         } catch let error as IOError where error.kind == .timedOut {
             writeFailure = error
@@ -606,6 +608,7 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
     }
 
     /// `drive(_:deadline:waitDeadline:_:)` with a deadline of its own.
+    @inline(__always)
     private func drive(_ operation: Operation, deadline: Deadline?, _ call: () -> Int32) async throws -> IOOutcome {
         var waitDeadline: Deadline?
         return try await drive(operation, deadline: deadline, waitDeadline: &waitDeadline, call)
