@@ -30,9 +30,9 @@ import Glibc
 /// needs it and freed whenever it is empty and the connection goes idle (`releaseIfEmpty`), so an
 /// idle connection holds none.
 ///
-/// Would-block results set OpenSSL's retry flags, which is what turns them into WANT_READ /
-/// WANT_WRITE; the end of the stream sets the end-of-file flag, as OpenSSL's socket BIO does. The
-/// BIO never closes the descriptor. It is used from the socket's hub thread only.
+/// A receive that would block sets OpenSSL's retry flag, which is what turns it into WANT_READ; the
+/// end of the stream sets the end-of-file flag, as OpenSSL's socket BIO does. The BIO never closes
+/// the descriptor. It is used from the socket's hub thread only.
 final class SocketBIO {
     /// The buffer for interactive traffic: a few small records (a line, a command) with their
     /// headers. A block this small comes from the allocator's per-thread cache instead of its
