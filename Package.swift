@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "GreenIO", targets: ["GreenIO"]),
         .library(name: "GreenIOServer", targets: ["GreenIOServer"]),
         .library(name: "GreenIORESP", targets: ["GreenIORESP"]),
+        .library(name: "GreenIOTesting", targets: ["GreenIOTesting"]),
         .executable(name: "greenio", targets: ["greenio"]),
         .executable(name: "smtp-example", targets: ["SMTPExample"]),
         .executable(name: "line-server", targets: ["LineServer"]),
@@ -44,6 +45,11 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            swiftSettings: [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]
+        ),
+        .target(
+            name: "GreenIOTesting",
+            dependencies: ["GreenIO", "CGreenIO"],
             swiftSettings: [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]
         ),
         .target(
@@ -88,7 +94,7 @@ let package = Package(
         .testTarget(
             name: "GreenIOTests",
             dependencies: [
-                "GreenIO", "GreenIOServer", "GreenIORESP", "CGreenIO", "greenio", "SMTPExample", "LineServer", "ServiceGroupExample",
+                "GreenIO", "GreenIOServer", "GreenIORESP", "GreenIOTesting", "CGreenIO", "greenio", "SMTPExample", "LineServer", "ServiceGroupExample",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
