@@ -46,7 +46,14 @@ extern _Thread_local void *cgreenio_current_hub_storage __attribute__((tls_model
 static inline void *cgreenio_current_hub(void) { return cgreenio_current_hub_storage; }
 static inline void cgreenio_set_current_hub(void *hub) { cgreenio_current_hub_storage = hub; }
 
-/// CLOCK_MONOTONIC in nanoseconds.
+/// The virtual clock of the hub whose loop runs on the calling thread (nanoseconds), or NULL when
+/// that hub reads the system's clock (GreenIOTesting's virtual time).
+extern _Thread_local const uint64_t *cgreenio_virtual_clock_storage __attribute__((tls_model("initial-exec")));
+static inline const uint64_t *cgreenio_virtual_clock(void) { return cgreenio_virtual_clock_storage; }
+static inline void cgreenio_set_virtual_clock(const uint64_t *clock) { cgreenio_virtual_clock_storage = clock; }
+
+/// The hub's time in nanoseconds: CLOCK_MONOTONIC, or the virtual clock of the hub running on the
+/// calling thread.
 uint64_t cgreenio_monotonic_ns(void);
 
 /// `errno` of the calling thread (a macro in C).

@@ -78,10 +78,14 @@ extension Hub {
         // and the only cross-thread step is the inbox, whose lock ThreadSanitizer is told about.
         // (Resumed from the helper thread, the continuation's handshake with a task still
         // suspending is synchronised inside the uninstrumented runtime, and TSan reported it.)
+        hub.offloadsInFlight += 1
         return await withUnsafeContinuation { (continuation: UnsafeContinuation<Result, Never>) in
             BlockingPool.shared.submit {
                 let result = work()
-                hub.post(.call { continuation.resume(returning: result) })
+                hub.post(.call {
+                    hub.offloadsInFlight -= 1
+                    continuation.resume(returning: result)
+                })
             }
         }
     }

@@ -98,12 +98,19 @@ extension Hub {
     /// - Throws: `IOError` if the hub or the thread cannot be created.
     public static func startThread(name: String = "greenio-hub") throws -> Hub {
         let hub = try Hub()
-        try startThread(named: name) {
-            hub.runLoop { false }
-            hub.runLoop(retiring: true) { hub.greenThreads.isEmpty }
-            hub.finished.store(true, ordering: .releasing)
-        }
+        try hub.startLoopThread(name: name)
         return hub
+    }
+
+    /// Runs this hub's loop on a new thread of its own until `stop()` (what `startThread(name:)`
+    /// does with a new hub). Call it once, before the loop runs anywhere else.
+    /// - Throws: `IOError` if the thread cannot be created.
+    package func startLoopThread(name: String) throws {
+        try Hub.startThread(named: name) {
+            self.runLoop { false }
+            self.runLoop(retiring: true) { self.greenThreads.isEmpty }
+            self.finished.store(true, ordering: .releasing)
+        }
     }
 
     /// Starts a new thread that does what `run(_:)` does on the calling thread: creates a hub,

@@ -131,11 +131,48 @@ public final class Hub: TaskExecutor, @unchecked Sendable {
     /// its loop.
     public var hasFinished: Bool { finished.load(ordering: .acquiring) }
 
+    // MARK: Virtual time (GreenIOTesting)
+
+    /// With virtual time, the clock's nanoseconds: `cgreenio_monotonic_ns` — so `Deadline`, every
+    /// timeout and every timer — reads it on this hub's thread while the loop runs. Nil (the
+    /// default) for the system's monotonic clock.
+    let virtualClock: UnsafeMutablePointer<UInt64>?
+    /// With virtual time: the real milliseconds the loop waits for a descriptor to turn ready when
+    /// no green thread can run and a timer is pending, before the clock jumps to that timer. Nil:
+    /// the clock never jumps, only `advanceVirtualTime(to:)` moves it.
+    let autojumpMilliseconds: Int32?
+    /// Work handed to the blocking pool (`offload`) and not back yet: the clock does not jump
+    /// meanwhile, since its result may be what a green thread waits for.
+    @exclusivity(unchecked) var offloadsInFlight = 0
+
     /// Creates a hub. It runs nothing until its loop is started by `run(_:)`, `startThread(name:)`
     /// or `runLoop(until:)`.
     ///
     /// - Throws: `IOError` if the epoll instance or the wake-up eventfd cannot be created.
-    public init() throws {
+    public convenience init() throws {
+        try self.init(virtualClock: nil, autojumpMilliseconds: nil)
+    }
+
+    /// Creates a hub whose time is virtual (the hook GreenIOTesting's `VirtualTime` builds on): it
+    /// starts at `start` nanoseconds and moves only when `advanceVirtualTime(to:)` moves it or, with
+    /// an `autojumpThreshold`, when no green thread can run and no descriptor turns ready within
+    /// that much real time — then it jumps to the first pending timer.
+    /// - Throws: as `init()`.
+    package convenience init(virtualTimeStartingAt start: UInt64, autojumpThreshold: Duration?) throws {
+        let clock = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
+        clock.initialize(to: start)
+        let milliseconds = autojumpThreshold.map { Int32(clamping: (max($0.nanosecondsRoundedUp, 0) + 999_999) / 1_000_000) }
+        do {
+            try self.init(virtualClock: clock, autojumpMilliseconds: milliseconds)
+        } catch {
+            clock.deallocate()
+            throw error
+        }
+    }
+
+    private init(virtualClock: UnsafeMutablePointer<UInt64>?, autojumpMilliseconds: Int32?) throws {
+        self.virtualClock = virtualClock
+        self.autojumpMilliseconds = autojumpMilliseconds
         let epfd = cgreenio_epoll_create()
         guard epfd >= 0 else { throw IOError.system(.current) }
         let efd = cgreenio_eventfd()
@@ -165,6 +202,19 @@ public final class Hub: TaskExecutor, @unchecked Sendable {
         Glibc.close(epollFD)
         Glibc.close(wakeFD)
         cgreenio_events_free(events)
+        virtualClock?.deallocate()
+    }
+
+    /// The virtual clock's nanoseconds, or nil for a hub on the system's clock. Read it on the hub
+    /// thread (or while the loop is not running).
+    package var virtualNow: UInt64? { virtualClock?.pointee }
+
+    /// Moves the virtual clock forward to `nanoseconds` (never back); timers due by then fire on the
+    /// loop's next turn. Hub thread only, or while the loop is not running; no-op on the system
+    /// clock.
+    package func advanceVirtualTime(to nanoseconds: UInt64) {
+        guard let virtualClock, nanoseconds > virtualClock.pointee else { return }
+        virtualClock.pointee = nanoseconds
     }
 
     /// The hub whose loop runs on the calling thread, or nil.

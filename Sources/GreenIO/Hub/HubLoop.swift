@@ -18,21 +18,34 @@ extension Hub {
         precondition(previous == nil || previous == Unmanaged.passUnretained(self).toOpaque(),
                      "another hub already runs on this thread")
         cgreenio_set_current_hub(Unmanaged.passUnretained(self).toOpaque())
+        let previousClock = cgreenio_virtual_clock()
+        cgreenio_set_virtual_clock(virtualClock)
         loopThread.withLockTraced(by: self) { $0 = pthread_self() }
         loopRunning.store(true, ordering: .releasing)
         defer {
             if retiring { retire() }
             loopRunning.store(false, ordering: .releasing)
+            cgreenio_set_virtual_clock(previousClock)
             cgreenio_set_current_hub(previous)
         }
         stoppedLoop = false
         while true {
             runReadyJobs()
             if shouldStop() || stoppedLoop { return }
-            poll(timeoutMilliseconds: nextPollTimeout())
+            let events = poll(timeoutMilliseconds: nextPollTimeout())
+            if events == 0 && virtualClock != nil { jumpToFirstTimer() }
             fireTimers()
             if inboxNonEmpty.load(ordering: .acquiring) { drainInbox() }
         }
+    }
+
+    /// Virtual time: no green thread can run, nothing came from another thread and no descriptor
+    /// turned ready within the autojump threshold, so the clock moves to the first timer.
+    private func jumpToFirstTimer() {
+        guard let virtualClock, autojumpMilliseconds != nil, offloadsInFlight == 0, ready.isEmpty,
+              !inboxNonEmpty.load(ordering: .acquiring), let first = timers.first,
+              first.deadline > virtualClock.pointee else { return }
+        virtualClock.pointee = first.deadline
     }
 
     @inline(__always) func runReadyJobs() {
@@ -70,18 +83,24 @@ extension Hub {
 
     /// 0 when there is work to do, -1 when nothing has a deadline, else the time to the next timer
     /// rounded up to a whole millisecond (never down: eventlet #30 spun on sub-millisecond rests).
+    /// On virtual time a pending timer gives the autojump threshold instead (-1 without one, or
+    /// while work is out in the blocking pool).
     func nextPollTimeout() -> Int32 {
         if !ready.isEmpty || inboxNonEmpty.load(ordering: .acquiring) { return 0 }
         guard let first = timers.first else { return -1 }
         let now = cgreenio_monotonic_ns()
         if first.deadline <= now { return 0 }
+        if virtualClock != nil { return offloadsInFlight > 0 ? -1 : autojumpMilliseconds ?? -1 }
         let ms = (first.deadline - now + 999_999) / 1_000_000
         return ms > UInt64(Int32.max) ? Int32.max : Int32(ms)
     }
 
-    func poll(timeoutMilliseconds: Int32) {
+    /// Waits for readiness and wakes the waiters; returns what `epoll_wait` returned (the count of
+    /// events, the wake-up eventfd's included; -1 after EINTR).
+    @discardableResult
+    func poll(timeoutMilliseconds: Int32) -> Int32 {
         let count = cgreenio_epoll_wait(epollFD, events, eventCapacity, timeoutMilliseconds)
-        guard count > 0 else { return }  // EINTR (e.g. SIGSTOP/SIGCONT) or nothing: just loop.
+        guard count > 0 else { return count }  // EINTR (e.g. SIGSTOP/SIGCONT) or nothing: just loop.
         let readMask = cgreenio_EPOLLIN | cgreenio_EPOLLERR | cgreenio_EPOLLHUP | cgreenio_EPOLLRDHUP
         let writeMask = cgreenio_EPOLLOUT | cgreenio_EPOLLERR | cgreenio_EPOLLHUP | cgreenio_EPOLLRDHUP
         let endMask = cgreenio_EPOLLERR | cgreenio_EPOLLHUP | cgreenio_EPOLLRDHUP
@@ -100,6 +119,7 @@ extension Hub {
             if mask & readMask != 0 { wakeReaders(registration) }
             if mask & writeMask != 0 { wakeWriters(registration) }
         }
+        return count
     }
 
     func wakeReaders(_ registration: FDRegistration) {

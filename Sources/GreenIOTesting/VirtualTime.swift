@@ -1,0 +1,108 @@
+import CGreenIO
+import GreenIO
+
+/// A hub whose clock is virtual, so code that waits — timeouts of sockets, TLS sockets and file
+/// objects, `Deadline`s, `Hub.sleep`, a server's idle, handshake and drain timers — can be tested in
+/// milliseconds and asserted to the nanosecond (Trio's `MockClock`, swift-clocks' `TestClock`).
+///
+/// Everything on the hub's thread reads time through the hub: while its loop runs, `Deadline.now`
+/// there is the virtual time. The clock moves in two ways:
+/// - **Autojump** (the default): when no green thread of the hub can run, nothing arrived from
+///   another thread, no work is out in the blocking pool (`Hub.offload`), and no descriptor turns
+///   ready within `autojumpThreshold` of real time, the clock jumps to the first pending timer.
+/// - **By hand**: `advance(by:)` / `advance(to:)`, from a green thread of the hub.
+///
+/// Readiness still comes from the kernel: real sockets, socket pairs and TLS work unchanged, and a
+/// jump never happens while a descriptor of the hub is ready. So a byte that a green thread of this
+/// hub has sent over a socket pair, or over loopback TCP or TLS, is seen before the clock moves:
+/// the kernel queues it at the receiving socket within the `send` call (Unix sockets always; TCP
+/// over loopback whenever the kernel processes the packet in the sender's call, which is the rule —
+/// under heavy load it may defer that work, and a threshold of a few milliseconds covers it). A peer
+/// in another thread or process that needs real time to answer is not waited for: give it a
+/// threshold longer than its answer takes, or move the clock by hand (`autojumpThreshold: nil`).
+///
+/// Time read on other threads is the system's: make deadlines on the hub's thread. A hub's
+/// `slowJobThreshold` measures nothing on virtual time (the clock does not move during a job).
+public final class VirtualTime: @unchecked Sendable {
+    /// The hub running on virtual time.
+    public let hub: Hub
+    /// The virtual time at which the hub started.
+    public let start: Deadline
+
+    /// Starts a hub on virtual time on a thread of its own; start green threads on it with
+    /// `hub.spawn` and stop it with `stop()`.
+    /// - Parameter autojumpThreshold: how long (real time) the hub waits for a descriptor to turn
+    ///   ready, when nothing else can run, before jumping to the next timer; nil never jumps.
+    /// - Throws: `IOError` if the hub or its thread cannot be made.
+    public init(autojumpThreshold: Duration? = .zero) throws {
+        // Start at the real clock's reading: deadlines made just before on another thread are then
+        // in the same range, and nothing in the hub starts at zero.
+        let origin = cgreenio_monotonic_ns()
+        hub = try Hub(virtualTimeStartingAt: origin, autojumpThreshold: autojumpThreshold)
+        start = Deadline(nanoseconds: origin)
+        try hub.startLoopThread(name: "greenio-virtual")
+    }
+
+    /// Stops the hub (as `Hub.stop()`): green threads still running are cancelled.
+    public func stop() {
+        hub.stop()
+    }
+
+    /// The virtual time now. Read it on the hub's thread.
+    public var now: Deadline { Deadline(nanoseconds: hub.virtualNow ?? start.nanoseconds) }
+
+    /// The virtual time since the hub started. Read it on the hub's thread.
+    public var elapsed: Duration { .nanoseconds(Int64(clamping: now.nanoseconds - start.nanoseconds)) }
+
+    /// Moves the clock forward by `duration` (a negative one does nothing). Timers due by then fire
+    /// when the caller next waits (`try await Hub.yield()` lets them run at once).
+    /// - Throws: `IOError` `.notOnHub` off the hub's thread.
+    public func advance(by duration: Duration) throws {
+        try advance(to: now.advanced(by: duration))
+    }
+
+    /// Moves the clock forward to `deadline` (never back), as `advance(by:)`.
+    /// - Throws: `IOError` `.notOnHub` off the hub's thread.
+    public func advance(to deadline: Deadline) throws {
+        guard Hub.current === hub else {
+            throw IOError(.notOnHub, "advance virtual time from a green thread of its hub")
+        }
+        hub.advanceVirtualTime(to: deadline.nanoseconds)
+    }
+
+    /// Runs `body` as a green thread of a new hub on virtual time, then stops the hub.
+    ///
+    /// - Parameters:
+    ///   - autojumpThreshold: as `init(autojumpThreshold:)`.
+    ///   - limit: real time the whole run may take; past it the green thread is cancelled and
+    ///     `RealTimeLimitExceeded` thrown (so a test that would wait for ever fails instead).
+    /// - Returns: what `body` returned.
+    /// - Throws: what `body` threw, `RealTimeLimitExceeded`, or the hub's creation error.
+    public static func run<Result: Sendable>(autojumpThreshold: Duration? = .zero, limit: Duration = .seconds(60),
+                                             _ body: @escaping @Sendable (VirtualTime) async throws -> Result) async throws -> Result {
+        let time = try VirtualTime(autojumpThreshold: autojumpThreshold)
+        defer { time.stop() }
+        let task = time.hub.spawn { try await body(time) }
+        return try await withThrowingTaskGroup(of: Result?.self) { group in
+            group.addTask { try await task.value }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                return nil
+            }
+            guard let first = try await group.next() else { throw CancellationError() }
+            group.cancelAll()
+            guard let value = first else {
+                task.cancel()
+                throw RealTimeLimitExceeded(limit: limit)
+            }
+            return value
+        }
+    }
+
+    /// `run` took longer than its real-time limit.
+    public struct RealTimeLimitExceeded: Error, CustomStringConvertible {
+        /// The limit that passed.
+        public let limit: Duration
+        public var description: String { "the virtual-time run took longer than \(limit) of real time" }
+    }
+}
