@@ -161,10 +161,9 @@ final class ConformanceProbe: Sendable {
     /// Spawns a watchdog that closes `sockets` unless `done` is set within `limit`, so a blocking
     /// operation without a deadline cannot hang the check. Cancel the returned task when done.
     func watchdog(_ sockets: [any RawSocket], limit: Duration = patience) -> Task<Void, any Error>? {
-        let boxed = SocketList(sockets)
-        return Hub.current?.spawn {
+        Hub.current?.spawn {
             try await Hub.sleep(for: limit)
-            for socket in boxed.sockets { socket.close() }
+            for socket in sockets { socket.close() }
         }
     }
 
@@ -182,12 +181,6 @@ final class ConformanceProbe: Sendable {
         }
         return result
     }
-}
-
-/// Sockets handed to a watchdog green thread.
-private struct SocketList: @unchecked Sendable {
-    let sockets: [any RawSocket]
-    init(_ sockets: [any RawSocket]) { self.sockets = sockets }
 }
 
 /// SplitMix64: a small seeded generator, so that a failing run can be replayed from its seed.

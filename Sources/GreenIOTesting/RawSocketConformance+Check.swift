@@ -43,6 +43,7 @@ extension RawSocketConformance {
         /// arrive exactly once and in order (seeded: the failure names the seed).
         case randomChunking
 
+        /// The check's name, as in the enum.
         public var description: String { rawValue }
     }
 }

@@ -11,6 +11,7 @@ extension RawSocketConformance {
         /// True when nothing went wrong.
         public var passed: Bool { failures.isEmpty }
 
+        /// "✔ name", or "✘ name: " and the failure messages.
         public var description: String {
             passed ? "✔ \(check)" : "✘ \(check): " + failures.joined(separator: "; ")
         }

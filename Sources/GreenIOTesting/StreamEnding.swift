@@ -17,6 +17,7 @@ public enum StreamEnding: Sendable, Hashable, CustomStringConvertible {
     /// `ECONNRESET`; later receives return `.completed(0)`.
     case reset
 
+    /// The ending's name ("clean end", "close_notify", "ragged EOF", "reset").
     public var description: String {
         switch self {
         case .clean: return "clean end"
