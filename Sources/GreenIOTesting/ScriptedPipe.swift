@@ -123,6 +123,8 @@ struct ScriptedPipe {
     /// caller's to check first.
     mutating func planSend(count: Int) -> Plan {
         if receiverGone { return .fail(IOError.system(.brokenPipe)) }
+        // An empty send moves no byte, so it plays no event (as `Socket`'s, it never would-blocks).
+        if count == 0 { return .transfer(0) }
         if let cue = sendCues.first, cue.offset <= accepted {
             sendCues.removeFirst()
             switch cue.event {
@@ -131,7 +133,6 @@ struct ScriptedPipe {
             default: break  // never here: filtered out in init
             }
         }
-        if count == 0 { return .transfer(0) }
         var n = min(count, window - min(window, unreadCount))
         if let next = sendCues.first { n = min(n, max(0, next.offset - accepted)) }
         if n == 0 { return .block(.write, until: nil, spurious: false) }

@@ -126,6 +126,7 @@ struct ScriptedSocketVerbTests {
             let (a, b) = try ScriptedSocket.pair(aToB: script, timeout: .nonBlocking)
             defer { a.close(); b.close() }
             #expect(try await send(a, bytes("abcd")) == .completed(2))
+            #expect(try await send(a, []) == .completed(0))  // an empty send plays no event
             #expect(try await send(a, bytes("cd")) == .wouldBlock(.read))
             #expect(try await send(a, bytes("cd")) == .completed(1))
             await expectIOError(.system, errno: EPIPE) { try await send(a, bytes("d")) }
