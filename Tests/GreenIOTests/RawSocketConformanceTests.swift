@@ -1,0 +1,78 @@
+import Glibc
+import Testing
+import GreenIO
+import GreenIOTesting
+
+// The RawSocket conformance kit: GreenIO's sockets pass it, and each check catches the bug made
+// for it (and no other check does).
+
+@Suite("RawSocket conformance: GreenIO's sockets", .serialized, .timeLimit(.minutes(1)))
+struct RawSocketConformanceTests {
+    @Test func plainTCPSocketsConform() async {
+        let report = await RawSocketConformance.run {
+            let (client, server) = try await tcpPair()
+            return (client, server)
+        }
+        #expect(report.failedChecks == [], "\(report)")
+        #expect(report.results.count == RawSocketConformance.Check.allCases.count)
+    }
+
+    @Test func unixSocketPairsConform() async {
+        let report = await RawSocketConformance.run {
+            let (a, b) = try Socket.pair()
+            return (a, b)
+        }
+        #expect(report.failedChecks == [], "\(report)")
+    }
+
+    @Test func tlsSocketsConform() async {
+        // The server first: the checks close the first socket to end the stream, and a TLS 1.3
+        // client may hold unread session tickets (its close would be a reset).
+        let report = await RawSocketConformance.run(traits: .tls) {
+            let (client, server) = try await tlsPair()
+            return (server, client)
+        }
+        #expect(report.failedChecks == [], "\(report)")
+    }
+
+    @Test func scriptedSocketsConform() async {
+        let report = await RawSocketConformance.run {
+            let (a, b) = try ScriptedSocket.pair(aToB: Script(chunkSize: 3000, sendWindow: 100_000),
+                                                 bToA: Script(sendWindow: 70_000))
+            return (a, b)
+        }
+        #expect(report.failedChecks == [], "\(report)")
+    }
+
+    @Test func aPairMakerThatThrowsFailsEveryCheckWithItsError() async {
+        struct NoTransport: Error {}
+        let report = await RawSocketConformance.run([.roundTrip, .halfClose]) { throw NoTransport() }
+        #expect(report.failedChecks == [.roundTrip, .halfClose])
+        #expect(report.result(for: .roundTrip)?.failures.first?.contains("NoTransport") == true)
+    }
+
+    @Test func aCheckThatOutlivesItsLimitIsCancelledAndFailed() async {
+        let traits = RawSocketConformance.Traits(checkTimeLimit: .milliseconds(300))
+        let start = ContinuousClock.now
+        let report = await RawSocketConformance.run([.roundTrip], traits: traits) {
+            try await Hub.sleep(for: .seconds(30))
+            let (a, b) = try ScriptedSocket.pair()
+            return (a, b)
+        }
+        #expect(report.failedChecks == [.roundTrip])
+        #expect(report.result(for: .roundTrip)?.failures.joined().contains("did not finish") == true)
+        #expect(secondsSince(start) < 10)
+    }
+}
+
+@Suite("RawSocket conformance: each check catches its bug", .serialized, .timeLimit(.minutes(1)))
+struct RawSocketConformanceFlawTests {
+    @Test(arguments: RawSocketConformance.Check.allCases)
+    func exactlyTheFlawedCheckFails(_ flaw: RawSocketConformance.Check) async {
+        let report = await RawSocketConformance.run {
+            let (a, b) = try FlawedSocket.pair(flaw)
+            return (a, b)
+        }
+        #expect(report.failedChecks == [flaw], "\(report)")
+    }
+}
