@@ -49,7 +49,10 @@ public enum RawSocketConformance {
         let start = ContinuousClock.now
         let hub: Hub
         do {
-            hub = try Hub.startThread(name: "conformance")
+            switch traits.clock {
+            case .real: hub = try Hub.startThread(name: "conformance")
+            case .virtual(let threshold): hub = try VirtualTime(autojumpThreshold: threshold).hub
+            }
         } catch {
             return CheckResult(check: check, failures: ["cannot start a hub: \(error)"], duration: .zero)
         }

@@ -17,9 +17,12 @@ import GreenIO
 /// hub has sent over a socket pair, or over loopback TCP or TLS, is seen before the clock moves:
 /// the kernel queues it at the receiving socket within the `send` call (Unix sockets always; TCP
 /// over loopback whenever the kernel processes the packet in the sender's call, which is the rule —
-/// under heavy load it may defer that work, and a threshold of a few milliseconds covers it). A peer
-/// in another thread or process that needs real time to answer is not waited for: give it a
-/// threshold longer than its answer takes, or move the clock by hand (`autojumpThreshold: nil`).
+/// under heavy load it may defer that work, and a threshold of a few milliseconds covers it). Over
+/// TCP, turn Nagle's algorithm off on both ends (`setOption(.noDelay, true)`): it holds a small
+/// segment back until the peer's delayed ACK, about 40 ms of real time later, and the clock would
+/// jump meanwhile. A peer in another thread or process that needs real time to answer is not
+/// waited for either: give it a threshold longer than its answer takes, or move the clock by hand
+/// (`autojumpThreshold: nil`).
 ///
 /// Time read on other threads is the system's: make deadlines on the hub's thread. A hub's
 /// `slowJobThreshold` measures nothing on virtual time (the clock does not move during a job).
