@@ -1,11 +1,10 @@
 import Testing
 import GreenIO
+import GreenIOServer
 import GreenIOTesting
-@testable import GreenIOServer
 
-// A GreenIOServer handler driven by a ScriptedSocket, without a listener. `ServerConnection`'s
-// initializer is internal (a handler only ever gets one from a `Server`), so these tests reach it
-// through `@testable import`; code outside this package cannot do that (see the report).
+// A GreenIOServer handler driven by a ScriptedSocket, without a listener, through the public
+// `ServerConnection(socket:peer:configuration:)`, on virtual time: timeouts are exact.
 
 /// An upper-casing line echo: the kind of protocol handler these tests exercise.
 @Sendable private func shout(_ connection: ServerConnection) async throws -> CloseReason {
@@ -20,10 +19,7 @@ import GreenIOTesting
 private func serverConnection(_ socket: any RawSocket, policy: ConnectionPolicy = ConnectionPolicy()) throws -> ServerConnection {
     var configuration = ServerConfiguration(port: 0)
     configuration.policy = policy
-    let state = ServerState(configuration: configuration, handler: shout)
-    let file = try socket.makeReadWritePair(bufferSize: policy.bufferSize)
-    return ServerConnection(socket: socket, peer: .ipv4(host: "192.0.2.7", port: 40_000), proxied: nil, hubIndex: 0,
-                            file: file, firstDeadline: policy.lineTimeout.map { .after($0) }, server: state)
+    return try ServerConnection(socket: socket, peer: .ipv4(host: "192.0.2.7", port: 40_000), configuration: configuration)
 }
 
 @Suite("ScriptedSocket: a server handler without a listener", .serialized, .timeLimit(.minutes(1)))
@@ -56,18 +52,42 @@ struct ScriptedSocketServerTests {
     }
 
     @Test func aClientThatStallsMidLineHitsTheLineTimeout() async throws {
-        try await onHub(limit: .seconds(20)) {
+        try await VirtualTime.run(limit: .seconds(20)) { time in
             let (client, server) = try ScriptedSocket.pair(aToB: Script().at(3, .pause(.seconds(30))), timeout: .blocking)
             defer { client.close(); server.close() }
             try await client.sendAll(bytes("hello\n"))
             var policy = ConnectionPolicy()
-            policy.lineTimeout = .milliseconds(200)
+            policy.lineTimeout = .seconds(10)
             let connection = try serverConnection(server, policy: policy)
             defer { connection.file.reader.close() }
-            let start = ContinuousClock.now
-            await expectIOError(.timedOut) { try await shout(connection) }
-            #expect(secondsSince(start) >= 0.15 && secondsSince(start) < 5)
+            await expectIOError(.timedOut) { _ = try await shout(connection) }
+            #expect(time.elapsed == .seconds(10))
             #expect(connection.reader.bufferedByteCount == 3)  // "hel" kept
+        }
+    }
+
+    @Test("an SMTP-style 5-minute idle timeout, renewed by each command, tested in milliseconds")
+    func idleTimeoutRenewedPerCommand() async throws {
+        try await VirtualTime.run(limit: .seconds(20)) { time in
+            let (client, server) = try ScriptedSocket.pair(
+                aToB: Script().at(6, .pause(.seconds(299))).at(12, .pause(.seconds(120))),
+                timeout: .timeout(.seconds(600)))
+            defer { client.close(); server.close() }
+            try await client.sendAll(bytes("HELO\r\nNOOP\r\n"))
+            var configuration = ServerConfiguration(port: 0)
+            configuration.policy.lineTimeout = .seconds(5 * 60)
+            let connection = try ServerConnection(socket: server, peer: .ipv4(host: "192.0.2.7", port: 25),
+                                                  configuration: configuration)
+            defer { connection.file.reader.close() }
+            #expect(try await connection.readLine() == bytes("HELO\r\n"))
+            #expect(time.elapsed == .zero)
+            // The second command comes 299 s later: inside the 5 minutes.
+            #expect(try await connection.readLine() == bytes("NOOP\r\n"))
+            #expect(time.elapsed == .seconds(299))
+            // Then nothing: the connection is idle 5 minutes after the last command.
+            let error = await expectIOError(.timedOut) { _ = try await connection.readLine() }
+            #expect(time.elapsed == .seconds(299 + 300))
+            #expect(CloseReason.forError(error ?? IOError.timedOut(), sending: false).kind == .timeout)
         }
     }
 
