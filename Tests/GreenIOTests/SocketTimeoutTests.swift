@@ -1,6 +1,7 @@
 import Glibc
 import Testing
 @testable import GreenIO
+import GreenIOTesting
 
 /// A loopback listener made with `listen(0)` whose backlog is full, so that a further connect hangs
 /// (its SYNs are dropped). The first filler connects completely (it takes the one queue place); the
@@ -25,9 +26,11 @@ private func fullBacklogListener() async throws -> (listener: Socket, address: S
 
 /// Timeouts of plain sockets and raw file objects: CPY-66 … CPY-68, EVT-08, EVT-14 … EVT-21, EVT-56,
 /// EVT-59. Durations are measured, so the suite runs serially; bounds are generous.
+// Virtual time (GreenIOTesting) makes each timeout exact; EVT-14 and the first CPY-68 run on the
+// real clock as the cross-check.
 @Suite("Socket timeouts", .serialized, .timeLimit(.minutes(1)))
 struct SocketTimeoutTests {
-    @Test("EVT-14 recv timeout: an idle connection with timeout 0.1 s throws \"timed out\" after about 0.1 s")
+    @Test("(real clock) EVT-14 recv timeout: an idle connection with timeout 0.1 s throws \"timed out\" after about 0.1 s")
     func recvTimeout() async throws {
         try await onHub(limit: .seconds(20)) {
             let (client, server) = try await tcpPair()
@@ -46,41 +49,41 @@ struct SocketTimeoutTests {
 
     @Test("EVT-15 recvInto and the raw receive time out the same way; a deadline earlier than the timeout wins")
     func recvIntoTimeout() async throws {
-        try await onHub(limit: .seconds(20)) {
+        try await VirtualTime.run(limit: .seconds(20)) { time in
             let (client, server) = try await tcpPair()
             defer { client.close(); server.close() }
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 100, alignment: 1)
             defer { buffer.deallocate() }
             try client.setTimeout(seconds: 0.1)
-            var start = ContinuousClock.now
+            var start = time.elapsed
             await expectIOError(.timedOut, message: "timed out") { try await client.recvInto(buffer) }
-            var elapsed = secondsSince(start)
-            #expect(elapsed >= 0.09 && elapsed < 5, "elapsed \(elapsed)")
+            var elapsed = time.elapsed - start
+            #expect(elapsed == .milliseconds(100), "elapsed \(elapsed)")
 
             try client.setTimeout(seconds: 10)
-            start = ContinuousClock.now
+            start = time.elapsed
             await expectIOError(.timedOut) { try await client.receive(into: buffer, deadline: .after(.milliseconds(100))) }
-            elapsed = secondsSince(start)
-            #expect(elapsed >= 0.09 && elapsed < 5, "elapsed \(elapsed)")
+            elapsed = time.elapsed - start
+            #expect(elapsed == .milliseconds(100), "elapsed \(elapsed)")
 
             try client.setTimeout(.blocking)
-            start = ContinuousClock.now
+            start = time.elapsed
             await expectIOError(.timedOut) { try await client.receive(into: buffer, deadline: .after(.milliseconds(100))) }
-            elapsed = secondsSince(start)
-            #expect(elapsed >= 0.09 && elapsed < 5, "elapsed \(elapsed)")
+            elapsed = time.elapsed - start
+            #expect(elapsed == .milliseconds(100), "elapsed \(elapsed)")
         }
     }
 
     @Test("EVT-08 zero-length reads honour timeouts: recv(0), recvInto(empty) and raw readInto(empty) time out on an idle peer")
     func zeroLengthReadTimeout() async throws {
-        try await onHub(limit: .seconds(20)) {
+        try await VirtualTime.run(limit: .seconds(20)) { time in
             let (a, b) = try Socket.pair()
             defer { a.close(); b.close() }
             let empty = UnsafeMutableRawBufferPointer.allocate(byteCount: 0, alignment: 1)
             defer { empty.deallocate() }
             try a.setTimeout(seconds: 0.1)
             for attempt in 0..<3 {
-                let start = ContinuousClock.now
+                let start = time.elapsed
                 switch attempt {
                 case 0: await expectIOError(.timedOut) { try await a.recv(0) }
                 case 1: await expectIOError(.timedOut) { try await a.recvInto(empty) }
@@ -90,8 +93,8 @@ struct SocketTimeoutTests {
                     #expect(file.timeoutOccurred)
                     file.close()
                 }
-                let elapsed = secondsSince(start)
-                #expect(elapsed >= 0.09 && elapsed < 5, "attempt \(attempt): elapsed \(elapsed)")
+                let elapsed = time.elapsed - start
+                #expect(elapsed == .milliseconds(100), "attempt \(attempt): elapsed \(elapsed)")
             }
             // Non-blocking: a zero-length read with nothing to read would block (CPython returns b'').
             try a.setTimeout(.nonBlocking)
@@ -110,14 +113,14 @@ struct SocketTimeoutTests {
 
     @Test("EVT-16 / CPY-66 accept with timeout 0.1 s and no client times out; with timeout 0 it would block (not a timeout)")
     func acceptTimeout() async throws {
-        try await onHub(limit: .seconds(20)) {
+        try await VirtualTime.run(limit: .seconds(20)) { time in
             let listener = try await Socket.listen(host: "127.0.0.1", port: 0)
             defer { listener.close() }
             try listener.setTimeout(seconds: 0.1)
-            let start = ContinuousClock.now
+            let start = time.elapsed
             await expectIOError(.timedOut, message: "timed out") { try await listener.accept() }
-            let elapsed = secondsSince(start)
-            #expect(elapsed >= 0.09 && elapsed < 5, "elapsed \(elapsed)")
+            let elapsed = time.elapsed - start
+            #expect(elapsed == .milliseconds(100), "elapsed \(elapsed)")
             try listener.setTimeout(seconds: 0)
             let error = await expectIOError(.wouldBlock, errno: EAGAIN) { try await listener.accept() }
             #expect(error?.kind != .timedOut)
@@ -126,33 +129,33 @@ struct SocketTimeoutTests {
 
     @Test("EVT-17 / CPY-67 connect with timeout to a full listen(0) backlog times out; a second connect reports EALREADY")
     func connectTimeout() async throws {
-        try await onHub(limit: .seconds(20)) {
+        try await VirtualTime.run(limit: .seconds(20)) { time in
             let (listener, address, fillers) = try await fullBacklogListener()
             defer { listener.close(); fillers.forEach { $0.close() } }
             let socket = try Socket(family: AF_INET)
             defer { socket.close() }
             try socket.setTimeout(seconds: 0.3)
-            let start = ContinuousClock.now
+            let start = time.elapsed
             let error = await expectIOError(.timedOut, message: "timed out") { try await socket.connect(to: address) }
-            let elapsed = secondsSince(start)
+            let elapsed = time.elapsed - start
             #expect(error?.errno == nil)
-            #expect(elapsed >= 0.27 && elapsed < 5, "elapsed \(elapsed)")
+            #expect(elapsed == .milliseconds(300), "elapsed \(elapsed)")
             await expectIOError(.wouldBlock, errno: EALREADY) { try await socket.connect(to: address) }
         }
     }
 
     @Test("EVT-18 / CPY-67 connectEx with timeout to a full backlog returns EAGAIN; non-blocking gives EINPROGRESS then EALREADY")
     func connectExTimeout() async throws {
-        try await onHub(limit: .seconds(20)) {
+        try await VirtualTime.run(limit: .seconds(20)) { time in
             let (listener, address, fillers) = try await fullBacklogListener()
             defer { listener.close(); fillers.forEach { $0.close() } }
             let timed = try Socket(family: AF_INET)
             defer { timed.close() }
             try timed.setTimeout(seconds: 0.2)
-            let start = ContinuousClock.now
+            let start = time.elapsed
             #expect(try await timed.connectEx(to: address) == EAGAIN)
-            let elapsed = secondsSince(start)
-            #expect(elapsed >= 0.18 && elapsed < 5, "elapsed \(elapsed)")
+            let elapsed = time.elapsed - start
+            #expect(elapsed == .milliseconds(200), "elapsed \(elapsed)")
 
             let nonBlocking = try Socket(family: AF_INET)
             defer { nonBlocking.close() }
@@ -169,7 +172,7 @@ struct SocketTimeoutTests {
 
     @Test("CPY-67 connect waits for the handshake even when the hub already saw the new socket as ready")
     func connectAfterHubPoll() async throws {
-        try await onHub(limit: .seconds(20)) {
+        try await VirtualTime.run(limit: .seconds(20)) { time in
             let (listener, address, fillers) = try await fullBacklogListener()
             defer { listener.close(); fillers.forEach { $0.close() } }
             let socket = try Socket(family: AF_INET)
@@ -177,10 +180,10 @@ struct SocketTimeoutTests {
             try socket.setTimeout(seconds: 0.3)
             // Let the hub poll the fresh, unconnected socket before connecting.
             for _ in 0..<3 { try await Hub.yield() }
-            let start = ContinuousClock.now
+            let start = time.elapsed
             await expectIOError(.timedOut) { try await socket.connect(to: address) }
-            let elapsed = secondsSince(start)
-            #expect(elapsed >= 0.27 && elapsed < 5, "elapsed \(elapsed)")
+            let elapsed = time.elapsed - start
+            #expect(elapsed == .milliseconds(300), "elapsed \(elapsed)")
 
             // Against a listener with room, connect returns only once connected.
             let open = try await Socket.listen(host: "127.0.0.1", port: 0)
@@ -193,7 +196,7 @@ struct SocketTimeoutTests {
         }
     }
 
-    @Test("CPY-68 sendAll with timeout 0.3 s to a non-reading peer times out after about 0.3 s, reporting bytes transferred")
+    @Test("(real clock) CPY-68 sendAll with timeout 0.3 s to a non-reading peer times out after about 0.3 s, reporting bytes transferred")
     func sendAllTimeout() async throws {
         try await onHub(limit: .seconds(30)) {
             let (client, server) = try await tcpPair()
@@ -214,7 +217,7 @@ struct SocketTimeoutTests {
 
     @Test("EVT-19 sendAll has one overall deadline: a slowly reading peer cannot stretch it")
     func sendAllOverallDeadline() async throws {
-        try await onHub(limit: .seconds(30)) {
+        try await VirtualTime.run(limit: .seconds(30)) { time in
             let (client, server) = try await tcpPair()
             defer { client.close(); server.close() }
             try client.setOption(.sendBufferSize, 4096)
@@ -232,11 +235,11 @@ struct SocketTimeoutTests {
             }
             try client.setTimeout(seconds: 0.3)
             let total = 32 << 20
-            let start = ContinuousClock.now
+            let start = time.elapsed
             let error = await expectIOError(.timedOut) { try await client.sendAll([UInt8](repeating: 1, count: total)) }
-            let elapsed = secondsSince(start)
+            let elapsed = time.elapsed - start
             drip.cancel()
-            #expect(elapsed >= 0.27 && elapsed < 5, "elapsed \(elapsed)")
+            #expect(elapsed == .milliseconds(300), "elapsed \(elapsed)")
             let sent = try #require(error?.bytesTransferred)
             #expect(sent > 0 && sent < total, "sent \(sent)")
             let received = try await drip.value
@@ -246,7 +249,7 @@ struct SocketTimeoutTests {
 
     @Test("CPY-68 non-blocking sendAll throws would-block with the exact count accepted; 2048-byte sendAll arrives whole")
     func nonBlockingSendAll() async throws {
-        try await onHub(limit: .seconds(30)) {
+        try await VirtualTime.run(limit: .seconds(30)) { time in
             let (client, server) = try await tcpPair()
             defer { client.close(); server.close() }
             try client.setTimeout(.nonBlocking)
@@ -275,37 +278,37 @@ struct SocketTimeoutTests {
 
     @Test("EVT-20 mode round trip: timeout 0.05 times out, 0 would block at once, 0.05 times out again")
     func zeroTimeoutAndBack() async throws {
-        try await onHub(limit: .seconds(20)) {
+        try await VirtualTime.run(limit: .seconds(20)) { time in
             let (a, b) = try Socket.pair()
             defer { a.close(); b.close() }
             try a.setTimeout(seconds: 0.05)
-            var start = ContinuousClock.now
+            var start = time.elapsed
             await expectIOError(.timedOut) { try await a.recv(1) }
-            var elapsed = secondsSince(start)
-            #expect(elapsed >= 0.045 && elapsed < 5, "elapsed \(elapsed)")
+            var elapsed = time.elapsed - start
+            #expect(elapsed == .milliseconds(50), "elapsed \(elapsed)")
             try a.setTimeout(seconds: 0)
             #expect(a.timeout == .nonBlocking)
             await expectIOError(.wouldBlock, errno: EAGAIN) { try await a.recv(1) }
             try a.setTimeout(seconds: 0.05)
-            start = ContinuousClock.now
+            start = time.elapsed
             await expectIOError(.timedOut) { try await a.recv(1) }
-            elapsed = secondsSince(start)
-            #expect(elapsed >= 0.045 && elapsed < 5, "elapsed \(elapsed)")
+            elapsed = time.elapsed - start
+            #expect(elapsed == .milliseconds(50), "elapsed \(elapsed)")
         }
     }
 
     @Test("EVT-21 the raw file latches after a readLine timeout; a new makeSocketIO reads the data")
     func latchAndNewFile() async throws {
-        try await onHub(limit: .seconds(20)) {
+        try await VirtualTime.run(limit: .seconds(20)) { time in
             let (client, server) = try await tcpPair()
             defer { client.close(); server.close() }
             try client.setTimeout(seconds: 0.1)
             let file = try client.makeSocketIO(mode: "rb")
             defer { file.close() }
-            let start = ContinuousClock.now
+            let start = time.elapsed
             await expectIOError(.timedOut, message: "timed out") { try await file.readLine() }
-            let elapsed = secondsSince(start)
-            #expect(elapsed >= 0.09 && elapsed < 5, "elapsed \(elapsed)")
+            let elapsed = time.elapsed - start
+            #expect(elapsed == .milliseconds(100), "elapsed \(elapsed)")
             try await server.sendAll(bytes("line\n"))
             await expectIOError(.timedOutObject, message: "cannot read from timed out object") { try await file.readLine() }
             let fresh = try client.makeSocketIO(mode: "rb")
@@ -316,25 +319,23 @@ struct SocketTimeoutTests {
 
     @Test("EVT-56 closing a socket from another green thread wakes its blocked reader with .closed (EBADF)")
     func closeWakesReader() async throws {
-        try await onHub(limit: .seconds(20)) {
+        try await VirtualTime.run(limit: .seconds(20)) { time in
             let (a, b) = try Socket.pair()
             defer { a.close(); b.close() }
-            let start = ContinuousClock.now
-            let reader = Hub.current!.spawn { () async throws -> ContinuousClock.Instant in
+            let reader = Hub.current!.spawn { () async throws -> Duration in
                 let error = await expectIOError(.closed, errno: EBADF) { try await a.recv(10) }
                 #expect(error?.message == "File descriptor was closed by another green thread")
-                return ContinuousClock.now
+                return time.elapsed
             }
-            let closer = Hub.current!.spawn { () async throws -> ContinuousClock.Instant in
+            let closer = Hub.current!.spawn { () async throws -> Duration in
                 try await Hub.sleep(for: .milliseconds(100))
                 a.close()
-                return ContinuousClock.now
+                return time.elapsed
             }
             let woke = try await reader.value
             let closed = try await closer.value
-            #expect(secondsSince(start) >= 0.09)
-            let latency = seconds(woke - closed)
-            #expect(latency < 1, "woke \(latency) s after the close")
+            #expect(closed == .milliseconds(100))
+            #expect(woke == closed, "the reader woke at the close, not later")
             await expectIOError(.system, errno: EBADF) { try await a.recv(10) }
             #expect(parkedWaiters == 0)
         }
@@ -342,7 +343,7 @@ struct SocketTimeoutTests {
 
     @Test("EVT-56 closing a listener from another green thread wakes its blocked accept with .closed")
     func closeWakesAccept() async throws {
-        try await onHub(limit: .seconds(20)) {
+        try await VirtualTime.run(limit: .seconds(20)) { time in
             let listener = try await Socket.listen(host: "127.0.0.1", port: 0)
             defer { listener.close() }
             let acceptor = Hub.current!.spawn { await expectIOError(.closed, errno: EBADF) { try await listener.accept() } }
@@ -356,7 +357,7 @@ struct SocketTimeoutTests {
 
     @Test("EVT-56 closing from another thread (off the hub) wakes a blocked reader and writer")
     func closeFromAnotherThread() async throws {
-        try await onHub(limit: .seconds(20)) {
+        try await VirtualTime.run(limit: .seconds(20)) { time in
             let (a, b) = try Socket.pair()
             defer { a.close(); b.close() }
             // Fill a's send buffer so a writer blocks too.
@@ -375,7 +376,7 @@ struct SocketTimeoutTests {
 
     @Test("EVT-59 a timed-out wait leaves nothing on the hub and is not resumed by later I/O")
     func timedOutWaiterNotResumed() async throws {
-        try await onHub(limit: .seconds(20)) {
+        try await VirtualTime.run(limit: .seconds(20)) { time in
             let (a, b) = try Socket.pair()
             defer { a.close(); b.close() }
             try a.setTimeout(seconds: 0.01)
