@@ -30,7 +30,7 @@ func tlsClientContext(verified: Bool = true, maximumVersion: TLSVersion? = nil) 
 /// "localhost"). Each side gets `timeout` after the handshake, which itself runs with a 10 s
 /// timeout. `configure` sees the plain sockets (client, server) before they are wrapped.
 /// Must run in a green thread; close both sockets.
-func tlsPair(clientTimeout: TimeoutMode = .timeout(.seconds(10)), serverTimeout: TimeoutMode = .timeout(.seconds(10)),
+func tlsPair(noDelay: Bool = false, clientTimeout: TimeoutMode = .timeout(.seconds(10)), serverTimeout: TimeoutMode = .timeout(.seconds(10)),
              clientSuppressRaggedEOFs: Bool = true, serverSuppressRaggedEOFs: Bool = true,
              maximumVersion: TLSVersion? = nil,
              configure: (Socket, Socket) throws -> Void = { _, _ in }) async throws -> (client: TLSSocket, server: TLSSocket) {
@@ -38,6 +38,12 @@ func tlsPair(clientTimeout: TimeoutMode = .timeout(.seconds(10)), serverTimeout:
     do {
         try plainClient.setTimeout(seconds: 10)
         try plainServer.setTimeout(seconds: 10)
+        if noDelay {
+            // On virtual time nothing may wait for real time: Nagle's algorithm would hold a small
+            // record until the peer's delayed ACK (about 40 ms).
+            try plainClient.setOption(.noDelay, true)
+            try plainServer.setOption(.noDelay, true)
+        }
         try configure(plainClient, plainServer)
     } catch {
         plainClient.close()
