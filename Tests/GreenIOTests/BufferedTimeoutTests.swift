@@ -1,6 +1,7 @@
 import Glibc
 import Testing
 @testable import GreenIO
+import GreenIOTesting
 
 /// CPY-44 … CPY-49 and EVT-21: timeouts through the buffered layer. GreenIO keeps every received
 /// byte buffered on a timeout (CPython drops them); the latch is CPython's by default and
@@ -9,7 +10,7 @@ import Testing
 struct BufferedTimeoutTests {
     @Test("CPY-44 read(3) gets 3 bytes, read(1) times out, the next read(1) hits the latch — unbuffered, default and small buffers")
     func readAfterTimeout() async throws {
-        try await onHub(limit: .seconds(20)) {
+        try await VirtualTime.run(limit: .seconds(20)) { time in
             for buffering in [0, -1, 1, 2] {
                 let (a, b) = try Socket.pair()
                 defer { a.close(); b.close() }
@@ -35,7 +36,7 @@ struct BufferedTimeoutTests {
 
     @Test("CPY-45 abc then a timeout inside readLine: abc stays buffered; the latch refuses readLine; a new file reads def\\n; .resumable returns abcdef\\n")
     func timeoutInsideReadLine() async throws {
-        try await onHub(limit: .seconds(20)) {
+        try await VirtualTime.run(limit: .seconds(20)) { time in
             let (a, b) = try Socket.pair()
             defer { a.close(); b.close() }
             try a.setTimeout(seconds: 0.05)
@@ -78,7 +79,7 @@ struct BufferedTimeoutTests {
 
     @Test("CPY-46 no loss on timeout (resumable): read(10) with 2 bytes buffered, read(), buffer size 4 with 6 bytes, readInto, readLines")
     func noLossOnTimeout() async throws {
-        try await onHub(limit: .seconds(20)) {
+        try await VirtualTime.run(limit: .seconds(20)) { time in
             func setUp(bufferSize: Int = defaultBufferSize) throws -> (Socket, Socket, BufferedReader) {
                 let (a, b) = try Socket.pair()
                 try a.setTimeout(seconds: 0.05)
@@ -142,7 +143,7 @@ struct BufferedTimeoutTests {
 
     @Test("CPY-46 no loss under the default latch either: the bytes stay buffered and are served before any raw read")
     func latchKeepsBytes() async throws {
-        try await onHub(limit: .seconds(20)) {
+        try await VirtualTime.run(limit: .seconds(20)) { time in
             let (a, b) = try Socket.pair()
             defer { a.close(); b.close() }
             try a.setTimeout(seconds: 0.05)
@@ -159,7 +160,7 @@ struct BufferedTimeoutTests {
 
     @Test("CPY-47 two complete lines in one packet: two readLines succeed from the buffer, the third times out")
     func twoLinesThenTimeout() async throws {
-        try await onHub(limit: .seconds(20)) {
+        try await VirtualTime.run(limit: .seconds(20)) { time in
             let (a, b) = try Socket.pair()
             defer { a.close(); b.close() }
             try a.setTimeout(seconds: 0.05)
@@ -174,7 +175,7 @@ struct BufferedTimeoutTests {
 
     @Test("CPY-48 a timeout (or non-blocking mode) set after makefile governs the file's next read")
     func timeoutSetAfterMakefile() async throws {
-        try await onHub(limit: .seconds(20)) {
+        try await VirtualTime.run(limit: .seconds(20)) { time in
             let (a, b) = try Socket.pair()
             defer { a.close(); b.close() }
             let reader = try a.makeReader()
@@ -194,7 +195,7 @@ struct BufferedTimeoutTests {
 
     @Test("CPY-49 a second buffered file cannot see bytes buffered in the first (it times out); the first still returns them")
     func secondFileCannotSeeBuffer() async throws {
-        try await onHub(limit: .seconds(20)) {
+        try await VirtualTime.run(limit: .seconds(20)) { time in
             let (a, b) = try Socket.pair()
             defer { a.close(); b.close() }
             try a.setTimeout(seconds: 0.05)
@@ -230,7 +231,7 @@ struct BufferedTimeoutTests {
     }
 }
 
-/// Suites that measure durations: CPY-27 and deadlines. Serialized; bounds are generous.
+/// Suites that measure durations: CPY-27 and deadlines, exact on virtual time (GreenIOTesting).
 @Suite("Buffered timing", .serialized, .timeLimit(.minutes(1)))
 struct BufferedTimingTests {
     /// Sends `ab`, `cd`, `ef` 0.2 s apart from a green thread.
@@ -245,13 +246,13 @@ struct BufferedTimingTests {
 
     @Test("CPY-27 2+2+2 bytes 0.2 s apart: read(6) and readInto(6) wait for all six (~0.4 s); read1(6) and readInto1 return the first 2")
     func readWaitsRead1DoesNot() async throws {
-        try await onHub(limit: .seconds(30)) {
+        try await VirtualTime.run(limit: .seconds(30)) { time in
             for variant in ["read", "readInto", "read1", "readInto1"] {
                 let (a, b) = try Socket.pair()
                 defer { a.close(); b.close() }
                 let reader = try a.makeReader()
                 defer { reader.close() }
-                let start = ContinuousClock.now
+                let start = time.elapsed
                 let sender = BufferedTimingTests.trickle(b)
                 let buffer = scratch(6)
                 defer { buffer.deallocate() }
@@ -262,13 +263,13 @@ struct BufferedTimingTests {
                 case "readInto": got = Array(buffer[..<(try #require(try await reader.readInto(buffer)))])
                 default: got = Array(buffer[..<(try #require(try await reader.readInto1(buffer)))])
                 }
-                let elapsed = secondsSince(start)
+                let elapsed = time.elapsed - start
                 if variant.hasSuffix("1") {
                     #expect(got == bytes("ab"), "\(variant)")
                     #expect(try await reader.read(4) == bytes("cdef"), "\(variant)")
                 } else {
                     #expect(got == bytes("abcdef"), "\(variant)")
-                    #expect(elapsed >= 0.36 && elapsed < 10, "\(variant) elapsed \(elapsed)")
+                    #expect(elapsed == .milliseconds(400), "\(variant) elapsed \(elapsed)")
                 }
                 try await sender.value
             }
@@ -277,33 +278,33 @@ struct BufferedTimingTests {
 
     @Test("Deadline: readLine(deadline:) on a blocking socket times out at the deadline; the bytes stay buffered and the line completes later")
     func readLineDeadline() async throws {
-        try await onHub(limit: .seconds(30)) {
+        try await VirtualTime.run(limit: .seconds(30)) { time in
             let (a, b) = try Socket.pair()
             defer { a.close(); b.close() }
             let reader = try a.makeReader()
             defer { reader.close() }
             reader.timeoutPolicy = .resumable
             try await b.sendAll(bytes("abc"))
-            let start = ContinuousClock.now
+            let start = time.elapsed
             await expectIOError(.timedOut) { try await reader.readLine(deadline: .after(.milliseconds(200))) }
-            let elapsed = secondsSince(start)
-            #expect(elapsed >= 0.18 && elapsed < 10, "elapsed \(elapsed)")
+            let elapsed = time.elapsed - start
+            #expect(elapsed == .milliseconds(200), "elapsed \(elapsed)")
             #expect(reader.bufferedByteCount == 3)
             try await b.sendAll(bytes("def\n"))
             #expect(try await reader.readLine() == bytes("abcdef\n"))
 
             // A deadline earlier than the socket's timeout wins.
             try a.setTimeout(seconds: 5)
-            let early = ContinuousClock.now
+            let early = time.elapsed
             await expectIOError(.timedOut) { try await reader.read(10, deadline: .after(.milliseconds(100))) }
-            let waited = secondsSince(early)
-            #expect(waited >= 0.09 && waited < 4, "elapsed \(waited)")
+            let waited = time.elapsed - early
+            #expect(waited == .milliseconds(100), "elapsed \(waited)")
         }
     }
 
     @Test("Deadline: one budget for the whole readLine across many raw reads that each succeed within the socket timeout")
     func deadlineAcrossRawReads() async throws {
-        try await onHub(limit: .seconds(30)) {
+        try await VirtualTime.run(limit: .seconds(30)) { time in
             let (a, b) = try Socket.pair()
             defer { a.close(); b.close() }
             // Each raw read waits at most 2 s and gets a byte within 50 ms: without the deadline the
@@ -319,10 +320,10 @@ struct BufferedTimingTests {
                 }
                 try await b.sendAll(bytes("\n"))
             }
-            let start = ContinuousClock.now
+            let start = time.elapsed
             await expectIOError(.timedOut) { try await reader.readLine(deadline: .after(.milliseconds(400))) }
-            let elapsed = secondsSince(start)
-            #expect(elapsed >= 0.36 && elapsed < 10, "elapsed \(elapsed)")
+            let elapsed = time.elapsed - start
+            #expect(elapsed == .milliseconds(400), "elapsed \(elapsed)")
             #expect(reader.bufferedByteCount >= 1)
             try await sender.value
             #expect(try await reader.readLine() == [UInt8](repeating: UInt8(ascii: "x"), count: 16) + bytes("\n"))
@@ -334,7 +335,7 @@ struct BufferedTimingTests {
 struct BufferedDeadlineLatchTests {
     @Test("an expired deadline does not set the latch; the socket's own timeout does")
     func deadlineDoesNotLatch() async throws {
-        let (afterDeadline, afterTimeout, kind) = try await onHub(limit: .seconds(20)) {
+        let (afterDeadline, afterTimeout, kind) = try await VirtualTime.run(limit: .seconds(20)) { time in
             let (a, b) = try Socket.pair()
             defer { a.close(); b.close() }
             let reader = try a.makeReader()
@@ -359,7 +360,7 @@ struct BufferedDeadlineLatchTests {
 
     @Test("readLine(maxLength:) rejects a non-positive limit instead of returning an empty line")
     func nonPositiveMaxLength() async throws {
-        try await onHub(limit: .seconds(10)) {
+        try await VirtualTime.run(limit: .seconds(10)) { time in
             let (a, b) = try Socket.pair()
             defer { a.close(); b.close() }
             let reader = try a.makeReader()
