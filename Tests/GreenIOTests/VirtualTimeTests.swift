@@ -73,6 +73,24 @@ struct VirtualTimeTests {
         }
     }
 
+    @Test("Docs/Testing.md's client example: a 30 s read timeout against a server that greets, then stalls for an hour")
+    func clientReadTimeout() async throws {
+        try await VirtualTime.run { time in
+            let (client, server) = try Socket.pair()
+            defer { client.close(); server.close() }
+            try client.setTimeout(.timeout(.seconds(30)))
+            let reader = try client.makeReader()
+            let peer = time.hub.spawn {
+                try await server.sendAll(Array("220 ready\r\n".utf8))
+                try await Hub.sleep(for: .seconds(3600))
+            }
+            #expect(try await reader.readLine() == Array("220 ready\r\n".utf8))
+            await #expect(throws: IOError.self) { try await reader.readLine() }
+            #expect(time.elapsed == .seconds(30))
+            peer.cancel()
+        }
+    }
+
     @Test("by hand (no autojump): a sleeper wakes only once the clock is advanced past its deadline")
     func advanceByHand() async throws {
         try await VirtualTime.run(autojumpThreshold: nil) { time in
