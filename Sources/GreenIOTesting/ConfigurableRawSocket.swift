@@ -1,3 +1,5 @@
+import GreenIO
+
 /// A `RawSocket` whose timeout mode can be set: what `RawSocketConformance` needs to run its checks
 /// in each mode. `Socket`, `TLSSocket` and `ScriptedSocket` conform; a transport of your own
 /// conforms by having `setTimeout(_:)`.

@@ -1,3 +1,5 @@
+import GreenIO
+
 // The checks about ends and closing: half-close, close waking waiters, end of stream, zero-length
 // operations, file references.
 

@@ -1,3 +1,5 @@
+import GreenIO
+
 // The checks about bytes: round trip, partial sends, random chunking.
 
 extension ConformanceProbe {

@@ -1,3 +1,5 @@
+import GreenIO
+
 // The checks about timeout modes: would-block directions, blocking, timeout, non-blocking,
 // deadlines.
 

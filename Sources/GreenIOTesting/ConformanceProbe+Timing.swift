@@ -1,3 +1,5 @@
+import GreenIO
+
 extension ConformanceProbe {
     /// The time since `start` on the hub's clock (the clock deadlines use).
     static func elapsed(since start: Deadline) -> Duration {

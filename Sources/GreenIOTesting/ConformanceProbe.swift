@@ -1,4 +1,5 @@
 import Synchronization
+import GreenIO
 
 /// A check's failure that ends it (thrown by the probe's helpers).
 struct CheckFailure: Error {
@@ -180,20 +181,5 @@ final class ConformanceProbe: Sendable {
             }
         }
         return result
-    }
-}
-
-/// SplitMix64: a small seeded generator, so that a failing run can be replayed from its seed.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

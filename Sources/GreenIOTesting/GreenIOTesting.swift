@@ -1,3 +1,3 @@
-// GreenIOTesting: tools for testing code built on GreenIO — virtual time on a hub, scripted
-// in-memory sockets, and a conformance kit for any `RawSocket`. See Docs/Testing.md.
-@_exported import GreenIO
+// GreenIOTesting: tools for testing code built on GreenIO — virtual time on a hub (`VirtualTime`),
+// scripted in-memory sockets (`ScriptedSocket`), and a conformance kit for any `RawSocket`
+// (`RawSocketConformance`). See Docs/Testing.md.

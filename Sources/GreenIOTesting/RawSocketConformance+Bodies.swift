@@ -1,3 +1,5 @@
+import GreenIO
+
 extension RawSocketConformance.Check {
     /// Runs this check with `probe`.
     func body(_ probe: ConformanceProbe) async throws {

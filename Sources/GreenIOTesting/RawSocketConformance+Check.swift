@@ -1,3 +1,5 @@
+import GreenIO
+
 extension RawSocketConformance {
     /// One named check of the kit. Each description says what a transport must do to pass.
     public enum Check: String, CaseIterable, Sendable, CustomStringConvertible {

@@ -1,3 +1,5 @@
+import GreenIO
+
 extension RawSocketConformance {
     /// The outcome of one check.
     public struct CheckResult: Sendable, CustomStringConvertible {

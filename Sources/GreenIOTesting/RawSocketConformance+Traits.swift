@@ -1,3 +1,5 @@
+import GreenIO
+
 extension RawSocketConformance {
     /// What a transport does where `RawSocket`'s contract lets transports differ, and the kit's
     /// limits.

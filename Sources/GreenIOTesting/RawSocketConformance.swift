@@ -1,4 +1,5 @@
 import Synchronization
+import GreenIO
 
 /// A conformance kit for `RawSocket` (Go's `nettest.TestConn` for GreenIO): one call runs a list
 /// of named checks against connected pairs of sockets that you make, and returns what failed.

@@ -1,3 +1,5 @@
+import GreenIO
+
 /// How one direction of a `ScriptedSocket` pair behaves: how the bytes one end sends reach the
 /// other end, and what happens at chosen offsets of the stream.
 ///

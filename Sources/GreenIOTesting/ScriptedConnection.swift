@@ -1,6 +1,7 @@
 import CGreenIO
 import Glibc
 import Synchronization
+import GreenIO
 
 /// The state both ends of a scripted pair share, under one lock: the two pipes (0 carries what
 /// end 0 sends, 1 what end 1 sends) and each end's own flags and wake-up descriptors.

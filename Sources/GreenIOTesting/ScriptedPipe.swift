@@ -1,3 +1,5 @@
+import GreenIO
+
 /// One direction of a scripted connection: the bytes in flight from one end to the other, the
 /// script's events not yet played, and how the stream ended. Pure state, kept under the
 /// connection's lock; the ends decide what to do with the plans it returns.

@@ -1,4 +1,5 @@
 import Glibc
+import GreenIO
 
 /// One end of an in-memory connection whose behaviour is scripted per direction (`Script`): a
 /// `RawSocket` for testing protocol code — under `makefile`, `SocketIO`, the buffered and text
@@ -112,7 +113,7 @@ public final class ScriptedSocket: ConfigurableRawSocket, @unchecked Sendable {
                 throw error
             case .block(let interest, let until, let spurious):
                 if mode == .nonBlocking { return .wouldBlock(interest) }
-                let operationLimit = limit ?? mode.operationDeadline(capping: deadline)
+                let operationLimit = limit ?? mode.deadline(capping: deadline)
                 limit = operationLimit
                 try await park(on: .arrival, until: operationLimit, stall: until, spurious: spurious)
             }
@@ -146,7 +147,7 @@ public final class ScriptedSocket: ConfigurableRawSocket, @unchecked Sendable {
                 throw error
             case .block(let interest, _, let spurious):
                 if mode == .nonBlocking { return .wouldBlock(interest) }
-                let operationLimit = limit ?? mode.operationDeadline(capping: deadline)
+                let operationLimit = limit ?? mode.deadline(capping: deadline)
                 limit = operationLimit
                 try await park(on: .room, until: operationLimit, stall: nil, spurious: spurious)
             }
@@ -166,7 +167,7 @@ public final class ScriptedSocket: ConfigurableRawSocket, @unchecked Sendable {
                 return (state.pipes[peerSide].planReceive(count: 0, now: .now), state.ends[side].timeout)
             }
             guard case .block(_, let until, _) = plan, mode != .nonBlocking else { return }
-            let operationLimit = limit ?? mode.operationDeadline(capping: deadline)
+            let operationLimit = limit ?? mode.deadline(capping: deadline)
             limit = operationLimit
             try await park(on: .arrival, until: operationLimit, stall: until, spurious: false)
         }

@@ -1,3 +1,5 @@
+import GreenIO
+
 /// How the receiving end of a scripted connection sees the sender's end of the stream — the
 /// sender's `shutdown(.write)` or its real close.
 ///

@@ -1,4 +1,5 @@
 import Testing
+import GreenIOTesting
 @testable import GreenIO
 
 /// The error a test helper throws when a green-thread body outlives its limit.
@@ -34,17 +35,5 @@ func onHub<T: Sendable>(limit: Duration = .seconds(30),
 /// Bytes of an ASCII/UTF-8 string.
 func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
 
-/// SplitMix64: a small seeded generator, so that a failing case can be replayed from its seed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// The seeded generator of GreenIOTesting (SplitMix64), under the name these tests know.
+typealias SplitMix64 = SeededGenerator

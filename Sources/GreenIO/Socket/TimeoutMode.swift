@@ -62,7 +62,7 @@ public enum TimeoutMode: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The deadline a raw operation starting now gets in this mode (nil when non-blocking).
-    @inline(__always) func deadline(capping limit: Deadline?) -> Deadline {
+    @inline(__always) package func deadline(capping limit: Deadline?) -> Deadline {
         switch self {
         case .blocking, .nonBlocking:
             return limit ?? .distantFuture
