@@ -52,7 +52,16 @@ extension HubWorker {
             state.metrics.accepted.increment()
             state.metrics.active.record(state.slots.count)
             liveConnections += 1
-            hub.spawn { await self.serve(client, peer: peer, proxy: proxy) }
+            if connectionTasks == nil {
+                hub.spawn { await self.serve(client, peer: peer, proxy: proxy) }
+            } else {
+                let id = nextConnectionID
+                nextConnectionID &+= 1
+                connectionTasks?[id] = hub.spawn {
+                    await self.serve(client, peer: peer, proxy: proxy)
+                    self.connectionTasks?[id] = nil
+                }
+            }
         }
     }
 

@@ -24,6 +24,11 @@ final class HubWorker: @unchecked Sendable {
     let logger: Logger
     /// Connections this hub is serving (hub thread only).
     @exclusivity(unchecked) var liveConnections = 0
+    /// On the current hub (`Server.startOnCurrentHub`): the connections' green threads, so that
+    /// those still open after the drain can be cancelled and awaited, as `Hub.run` does for a hub
+    /// thread of the server's own. Nil on such a thread. Hub thread only.
+    @exclusivity(unchecked) var connectionTasks: [Int: Task<Void, any Error>]?
+    @exclusivity(unchecked) var nextConnectionID = 0
 
     init(index: Int, state: ServerState) throws {
         self.index = index
@@ -54,6 +59,20 @@ final class HubWorker: @unchecked Sendable {
         } catch {
             for fd in descriptors { _ = close(fd) }
             throw error
+        }
+    }
+
+    /// Runs the hub's work as green threads of `hub`, the caller's (`Server.startOnCurrentHub`).
+    func start(listeners descriptors: [Int32], onCurrentHub hub: Hub) {
+        connectionTasks = [:]
+        hub.spawn { [self] in
+            await run(listeners: descriptors)
+            // What `Hub.run` does for a thread of the server's own: cancel what is still open.
+            let open = connectionTasks ?? [:]
+            for task in open.values { task.cancel() }
+            for task in open.values { _ = await task.result }
+            ready.fulfill(())
+            finished.fulfill(())
         }
     }
 

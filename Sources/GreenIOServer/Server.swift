@@ -98,6 +98,32 @@ public final class Server: Sendable {
     /// - Throws: `ServerError` "cannot listen on ADDRESS: REASON", "server already started", or
     ///   when a hub thread cannot start (what was started is stopped again).
     public func start() throws {
+        let workers = try startWorkers { worker, descriptors in try worker.start(listeners: descriptors) }
+        for worker in workers { worker.ready.waitBlocking() }
+        logListening()
+    }
+
+    /// Starts the server on the hub of the calling green thread instead of hub threads of its own:
+    /// its accept loop and its connections become green threads of that hub, beside the caller's.
+    /// For a program that runs a server next to other green threads, and for tests on virtual
+    /// time (GreenIOTesting's `VirtualTime`), where server and clients must share the hub's clock:
+    /// the handshake timeout, the line timeouts and the drain then run on it. Returns once the
+    /// server accepts connections; stop it with `stop()` and wait with `await waitUntilStopped()`
+    /// (the blocking `waitUntilStopped()` would block the hub). Binding resolves host names on the
+    /// hub thread: give addresses as numbers.
+    /// - Throws: `ServerError` "startOnCurrentHub needs a green thread", "… needs hubs = 1", and as
+    ///   `start()`.
+    public func startOnCurrentHub() async throws {
+        guard let hub = Hub.current else { throw ServerError("startOnCurrentHub needs a green thread of a hub") }
+        guard configuration.hubs == 1 else { throw ServerError("startOnCurrentHub needs hubs = 1 (one hub: the current one)") }
+        let workers = try startWorkers { worker, descriptors in worker.start(listeners: descriptors, onCurrentHub: hub) }
+        for worker in workers { await worker.ready.value() }
+        logListening()
+    }
+
+    /// Binds the listeners and starts one worker per hub with `startWorker`; the server is then
+    /// running, and stops once every worker has finished.
+    private func startWorkers(_ startWorker: (HubWorker, [Int32]) throws -> Void) throws -> [HubWorker] {
         try phase.withLock { phase in
             guard case .idle = phase else { throw ServerError("server already started") }
             var listeners = try ListenerSet(configuration)
@@ -105,7 +131,7 @@ public final class Server: Sendable {
             do {
                 for index in 0..<configuration.hubs {
                     let worker = try HubWorker(index: index, state: state)
-                    try worker.start(listeners: listeners.take(hub: index))
+                    try startWorker(worker, listeners.take(hub: index))
                     workers.append(worker)
                 }
             } catch {
@@ -125,8 +151,12 @@ public final class Server: Sendable {
                     finish(unixPaths: unixPaths)
                 }
             }
+            return workers
         }
-        for worker in workers { worker.ready.waitBlocking() }
+    }
+
+    /// The "listening on …" notice.
+    private func logListening() {
         let names = localAddresses.map(\.description).joined(separator: ", ")
         configuration.logger.notice("listening on \(names)\(configuration.tls == nil ? "" : " (tls)")")
         if configuration.hubs > 1 { configuration.logger.notice("serving on \(configuration.hubs) hubs (SO_REUSEPORT)") }
