@@ -1,6 +1,8 @@
 import CGreenIO
 
-/// An absolute point on the monotonic clock (`CLOCK_MONOTONIC`), with nanosecond resolution.
+/// An absolute point on the hub's clock, with nanosecond resolution: `CLOCK_MONOTONIC`, or — on
+/// the thread of a hub running on virtual time (GreenIOTesting's `VirtualTime`) — that hub's
+/// virtual clock. Make deadlines on the thread of the hub that uses them.
 ///
 /// Deadlines give one budget to a whole call or to several calls (Go style); timeouts are turned
 /// into a deadline once per raw operation. `Deadline.distantFuture` means "no deadline".
@@ -11,7 +13,7 @@ public struct Deadline: Comparable, Hashable, Sendable, CustomStringConvertible 
     /// A deadline at the given monotonic nanosecond count.
     public init(nanoseconds: UInt64) { self.nanoseconds = nanoseconds }
 
-    /// The current time.
+    /// The current time on the calling thread's hub clock.
     @inlinable public static var now: Deadline { Deadline(nanoseconds: cgreenio_monotonic_ns()) }
 
     /// A deadline that never passes.

@@ -34,6 +34,13 @@
 //
 // Timers are absolute monotonic deadlines in an indexed heap, ties broken by insertion order, and
 // epoll timeouts are rounded up to the next millisecond so the loop never spins on a remainder.
+//
+// Virtual time (for tests, GreenIOTesting). A hub made with a virtual clock installs it in a
+// thread-local while its loop runs, and the one clock read of the package, `cgreenio_monotonic_ns`,
+// returns it there: deadlines, timeouts and timers all follow it. The clock moves only between
+// jobs: by hand, or — autojump — when the loop finds nothing to run, nothing in the inbox, no
+// offload out and no descriptor ready within the threshold; then it jumps to the first timer.
+// Readiness still comes from epoll, so the clock never jumps over an event the kernel has queued.
 
 import CGreenIO
 import Glibc
