@@ -110,13 +110,6 @@ final class SocketBIO {
         return true
     }
 
-    /// Takes the kept ciphertext (for a close that leaves sending it to a plain socket).
-    func takeUnsent() -> [UInt8] {
-        let bytes = Array(UnsafeRawBufferPointer(rebasing: outgoing[sentCount..<keptCount]))
-        discardKept()
-        return bytes
-    }
-
     private func discardKept() {
         outgoing.deallocate()
         outgoing = UnsafeMutableRawBufferPointer(start: nil, count: 0)

@@ -369,10 +369,11 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
 
     /// Closes the socket (Python's `close()`), with the file-reference rule of `RawSocket`. When
     /// called on the socket's hub thread after a completed handshake it first sends a close_notify,
-    /// so the peer sees a clean end of stream. Ciphertext the kernel has not taken yet (the last
-    /// record of a non-blocking write, or the close_notify itself) is then sent by a green thread
-    /// of the hub for up to `closeLinger` before the descriptor closes, as the kernel does with its
-    /// own buffer; the socket reads as closed at once. Idempotent.
+    /// so the peer sees a clean end of stream — as far as the kernel takes it at once, with any
+    /// ciphertext still kept before it (`unsentByteCount`): the descriptor closes now, and what the
+    /// kernel did not take is dropped (the peer then sees a ragged end). In non-blocking mode, where
+    /// a write can report its record written while part of it is still kept, wait until
+    /// `unsentByteCount` is 0, or `shutdown(.write)` first, when every byte must arrive. Idempotent.
     public func close() {
         guard !isClosed else { return }
         isClosed = true
@@ -388,28 +389,12 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
         if isClosed && fileReferences == 0 { closeConnection() }
     }
 
-    /// How long a closed socket goes on sending the ciphertext it still kept.
-    public static let closeLinger: Duration = .seconds(5)
-
     private func closeConnection() {
         if let ssl, handshakeDone, let name = serverHostname { context.remember(ssl, for: name) }
-        guard socket.fileDescriptor >= 0, let hub = Hub.current, socket.registration.map({ $0.hub === hub }) ?? true else {
-            socket.close()
-            return
+        if socket.fileDescriptor >= 0, let hub = Hub.current, socket.registration.map({ $0.hub === hub }) ?? true {
+            sendCloseNotify()
         }
-        sendCloseNotify()
-        guard transport.unsentCount > 0 else {
-            socket.close()
-            return
-        }
-        let kept = transport.takeUnsent()
-        let family = socket.family
-        let fd = socket.detach()
-        hub.spawn {
-            let plain = Socket(descriptor: fd, family: family, timeout: .timeout(TLSSocket.closeLinger))
-            defer { plain.close() }
-            try await plain.sendAll(kept)
-        }
+        socket.close()
     }
 
     // MARK: Handshake and unwrap
@@ -478,6 +463,12 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
     }
 
     // MARK: Information
+
+    /// Bytes of TLS records the socket has encrypted and the kernel has not taken yet (at most about
+    /// one record): the hub sends them as soon as the descriptor is writable, before anything else.
+    /// Only non-blocking code sees it above 0 after a write returns; wait for 0 (on the hub, for
+    /// writability) before a `close()` that must not drop them.
+    public var unsentByteCount: Int { transport.unsentCount }
 
     /// Bytes a read can start on without the descriptor (Python's `pending()`): the decrypted bytes
     /// OpenSSL holds, plus the bytes of records already received ahead and not decrypted yet (which
