@@ -87,7 +87,7 @@ struct ScriptedSocketVerbTests {
     }
 
     @Test func blockingSendWaitsForRoom() async throws {
-        try await onHub(limit: .seconds(20)) {
+        try await VirtualTime.run(limit: .seconds(20)) { time in
             let (a, b) = try ScriptedSocket.pair(aToB: Script(sendWindow: 2), timeout: .blocking)
             defer { a.close(); b.close() }
             #expect(try await send(a, bytes("ab")) == .completed(2))
@@ -95,9 +95,9 @@ struct ScriptedSocketVerbTests {
                 try await Hub.sleep(for: .milliseconds(50))
                 return try await receive(b, 1)
             }
-            let start = ContinuousClock.now
+            let start = time.elapsed
             #expect(try await send(a, bytes("cd")) == .completed(1))
-            #expect(secondsSince(start) >= 0.04)
+            #expect(time.elapsed - start == .milliseconds(50))
             #expect(try await reader.value == bytes("a"))
         }
     }
@@ -153,15 +153,15 @@ struct ScriptedSocketVerbTests {
     }
 
     @Test func pauseStartsWhenReached() async throws {
-        try await onHub(limit: .seconds(20)) {
+        try await VirtualTime.run(limit: .seconds(20)) { time in
             let (a, b) = try ScriptedSocket.pair(aToB: Script().at(1, .pause(.milliseconds(200))), timeout: .blocking)
             defer { a.close(); b.close() }
             _ = try await send(a, bytes("ab"))
             try await Hub.sleep(for: .milliseconds(250))  // the pause has not started yet
             #expect(try await receive(b) == bytes("a"))
-            let start = ContinuousClock.now
+            let start = time.elapsed
             try await b.waitUntilReadable(deadline: .after(.seconds(5)))
-            #expect(secondsSince(start) >= 0.15)
+            #expect(time.elapsed - start == .milliseconds(200), "the pause starts when a receive reaches it")
             #expect(try await receive(b) == bytes("b"))
         }
     }
@@ -205,27 +205,27 @@ struct ScriptedSocketVerbTests {
 @Suite("ScriptedSocket: the RawSocket contract", .serialized, .timeLimit(.minutes(1)))
 struct ScriptedSocketContractTests {
     @Test func timeoutModeThrowsTimedOutAfterTheTimeout() async throws {
-        try await onHub(limit: .seconds(20)) {
+        try await VirtualTime.run(limit: .seconds(20)) { time in
             let (a, b) = try ScriptedSocket.pair(aToB: Script(sendWindow: 1), timeout: .timeout(.milliseconds(150)))
             defer { a.close(); b.close() }
-            var start = ContinuousClock.now
+            var start = time.elapsed
             await expectIOError(.timedOut, message: "timed out") { try await receive(b) }
-            #expect(secondsSince(start) >= 0.12 && secondsSince(start) < 5)
+            #expect(time.elapsed - start == .milliseconds(150))
             await expectIOError(.timedOut, message: "timed out") { try await b.waitUntilReadable(deadline: nil) }
             _ = try await send(a, bytes("x"))
-            start = ContinuousClock.now
+            start = time.elapsed
             await expectIOError(.timedOut, message: "timed out") { try await send(a, bytes("y")) }
-            #expect(secondsSince(start) >= 0.12 && secondsSince(start) < 5)
+            #expect(time.elapsed - start == .milliseconds(150))
         }
     }
 
     @Test func deadlineCapsTheTimeoutAndWorksWhenBlocking() async throws {
-        try await onHub(limit: .seconds(20)) {
+        try await VirtualTime.run(limit: .seconds(20)) { time in
             let (a, b) = try ScriptedSocket.pair(timeout: .timeout(.seconds(10)))
             defer { a.close(); b.close() }
-            let start = ContinuousClock.now
+            let start = time.elapsed
             await expectIOError(.timedOut) { try await receive(b, deadline: .after(.milliseconds(100))) }
-            #expect(secondsSince(start) >= 0.08 && secondsSince(start) < 5)
+            #expect(time.elapsed - start == .milliseconds(100))
             try b.setTimeout(.blocking)
             await expectIOError(.timedOut) { try await receive(b, deadline: .after(.milliseconds(50))) }
             await expectIOError(.timedOut) { try await receive(b, deadline: .now) }
