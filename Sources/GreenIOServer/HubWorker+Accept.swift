@@ -47,6 +47,7 @@ extension HubWorker {
             }
             stall?.ended()
             stall = nil
+            try? client.setTimeout(.blocking)  // as the listener: the policy's deadlines govern
             acceptedCount.add(1, ordering: .relaxed)
             state.slots.connectionStarted()
             state.metrics.accepted.increment()

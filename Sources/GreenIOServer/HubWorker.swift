@@ -86,7 +86,11 @@ final class HubWorker: @unchecked Sendable {
                 let proxy = state.configuration.proxyProtocol.flatMap { proxy in
                     position < addresses.count && proxy.applies(to: addresses[position]) ? proxy : nil
                 }
-                listeners.append((try Socket(adopting: fd), proxy))
+                // The policy's deadlines govern the server's sockets, never the process-wide
+                // default timeout (`TimeoutMode.setDefault`): blocking, whatever it is.
+                let listener = try Socket(adopting: fd)
+                try listener.setTimeout(.blocking)
+                listeners.append((listener, proxy))
             } catch {
                 _ = close(fd)
                 state.recordFailure(ServerError("hub \(index) cannot use its listener: \(error)"))

@@ -55,6 +55,33 @@ struct ServerVirtualTimeTests {
         }
     }
 
+    @Test("the process-wide default timeout (setDefault 1 s) governs neither the listener nor the connections: the policy's deadlines do")
+    func defaultTimeoutDoesNotApply() async throws {
+        try await VirtualTime.run(limit: .seconds(20)) { time in
+            let (server, port) = try await Self.startServer(ConnectionPolicy())
+            let client: Socket
+            do {
+                // Only while the server accepts: other suites of this process make sockets too.
+                try TimeoutMode.setDefault(.timeout(.seconds(1)))
+                defer { try? TimeoutMode.setDefault(.blocking) }
+                client = try await Self.connect(port)
+                try await client.sendAll(Array("ping\n".utf8))
+                #expect(try await client.recv(100) == Array("ping\n".utf8))
+            }
+            defer { client.close() }
+            try await Hub.sleep(for: .seconds(100))
+            try await client.sendAll(Array("again\n".utf8))
+            #expect(try await client.recv(100) == Array("again\n".utf8), "still served after 100 s idle")
+            let second = try await Self.connect(port)
+            defer { second.close() }
+            try await second.sendAll(Array("new\n".utf8))
+            #expect(try await second.recv(100) == Array("new\n".utf8), "still accepting after 100 s idle")
+            #expect(time.elapsed == .seconds(100))
+            server.stop()
+            try await server.waitUntilStopped()
+        }
+    }
+
     @Test("the TLS handshake timeout: a client that connects and never speaks is closed at exactly 10 s")
     func handshakeTimeout() async throws {
         try await VirtualTime.run(limit: .seconds(20)) { time in
