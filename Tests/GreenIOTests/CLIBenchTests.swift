@@ -24,6 +24,32 @@ struct CLIBenchTests {
         #expect(run.errors.contains("t=1s lines/s="), "\(run.errors)")
     }
 
+    @Test("pingpong --hubs 2: one pair per hub at once, a rate per run and the median of their sums; --hubs 0 is a usage error")
+    func pingPongOnTwoHubs() async throws {
+        let run = try await onHub(limit: .seconds(40)) { () -> BenchRun in
+            let child = try ChildProcess(["pingpong", "--hubs", "2", "--secs", "0.3", "--runs", "2"])
+            defer { child.terminate() }
+            let output = try await child.readAllOutput(deadline: .after(.seconds(30)))
+            let status = try await child.waitForExit(deadline: .after(.seconds(10)))
+            return BenchRun(output: text(output), status: status, errors: child.errorText())
+        }
+        #expect(run.status == 0, "stdout: \(run.output)\nstderr: \(run.errors)")
+        let lines = run.output.split(separator: "\n").map(String.init)
+        #expect(lines.count == 3 && lines[0].hasPrefix("run 1: ") && lines[1].hasPrefix("run 2: "), "\(run.output)")
+        let median = lines.last.flatMap { $0.split(separator: " ").dropFirst().first }.flatMap { Int($0) } ?? 0
+        #expect(lines.last?.hasSuffix(" round trips/s") == true && median > 0, "\(run.output)")
+
+        let refused = try await onHub(limit: .seconds(20)) { () -> BenchRun in
+            let child = try ChildProcess(["pingpong", "--hubs", "0"])
+            defer { child.terminate() }
+            let output = try await child.readAllOutput(deadline: .after(.seconds(10)))
+            let status = try await child.waitForExit(deadline: .after(.seconds(10)))
+            return BenchRun(output: text(output), status: status, errors: child.errorText())
+        }
+        #expect(refused.status == 2, "a usage error")
+        #expect(refused.errors.contains("--hubs must be in 1...256"), "\(refused.errors)")
+    }
+
     @Test("an echo with one corrupted byte is a mismatch: exit 1, reported in the summary and the message")
     func detectsMismatch() async throws {
         let run = try await onHub(limit: .seconds(40)) { () -> BenchRun in

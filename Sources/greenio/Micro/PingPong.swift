@@ -1,36 +1,73 @@
 import ArgumentParser
+import Dispatch
 import GreenIO
+import Synchronization
 
 /// `greenio pingpong`: 1-byte round trips between two green threads over a socketpair, through the
-/// raw socket protocol, on one hub. The figure in Docs/Benchmarks.md comes from here.
+/// raw socket protocol, on one hub — or on each of `--hubs N` hubs at once (N independent pairs,
+/// one per hub thread; the rate is their sum), which shows what the hubs of one process cost each
+/// other. The figures in Docs/Benchmarks.md come from here.
 struct PingPong: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pingpong",
-        abstract: "Measure 1-byte ping-pong round trips per second between two green threads.")
+        abstract: "Measure 1-byte ping-pong round trips per second between two green threads (per hub).")
 
     @OptionGroup var measurement: MeasurementOptions
 
     @Flag(name: .long, help: "Run the ping-pong over TLS 1.3 (both ends green, on one hub).")
     var tls = false
 
+    @Option(name: .long, help: "Hubs (threads) running a ping-pong pair each at the same time; the rate is their sum.")
+    var hubs = 1
+
+    func validate() throws {
+        guard hubs >= 1, hubs <= 256 else { throw ValidationError("--hubs must be in 1...256") }
+    }
+
     func run() throws {
         var rates: [Double] = []
         for run in 1...measurement.runs {
-            let seconds = measurement.secs
-            let tls = self.tls
-            let rate = try Hub.run {
-                if !tls {
-                    // Concrete types, so the measured loop is specialized as user code would be.
-                    let (a, b) = try Socket.pair()
-                    return try await PingPong.measure(a, b, seconds: seconds)
-                }
-                let (a, b) = try await BenchPair.make(tls: true)
-                return try await PingPong.measure(a, b, seconds: seconds)
-            }
+            let rate = try PingPong.aggregateRate(hubs: hubs, seconds: measurement.secs, tls: tls)
             rates.append(rate)
             print("run \(run): \(Int(rate)) round trips/s")
         }
         print("median: \(Int(MeasurementOptions.median(rates))) round trips/s")
+    }
+
+    /// Runs one ping-pong per hub, each hub on a thread of its own, all at once; returns the sum of
+    /// their rates.
+    static func aggregateRate(hubs: Int, seconds: Double, tls: Bool) throws -> Double {
+        let rates = Rates()
+        let done = DispatchSemaphore(value: 0)
+        for index in 0..<hubs {
+            try Hub.startThread(name: "pingpong-\(index)", running: { @Sendable in
+                rates.add(.success(try await PingPong.measureOnePair(seconds: seconds, tls: tls)))
+            }, completion: { outcome in
+                if case .failure(let error) = outcome { rates.add(.failure(error)) }
+                done.signal()
+            })
+        }
+        for _ in 0..<hubs { done.wait() }
+        return try rates.sum()
+    }
+
+    /// The hubs' results, from their threads.
+    private final class Rates: Sendable {
+        private let results = Mutex<[Result<Double, any Error>]>([])
+        func add(_ result: Result<Double, any Error>) { results.withLock { $0.append(result) } }
+        /// The sum of the rates, or the first hub's error.
+        func sum() throws -> Double { try results.withLock { $0 }.reduce(0) { $0 + (try $1.get()) } }
+    }
+
+    /// One pair's round trips per second, on the calling green thread's hub.
+    static func measureOnePair(seconds: Double, tls: Bool) async throws -> Double {
+        if !tls {
+            // Concrete types, so the measured loop is specialized as user code would be.
+            let (a, b) = try Socket.pair()
+            return try await measure(a, b, seconds: seconds)
+        }
+        let (a, b) = try await BenchPair.make(tls: true)
+        return try await measure(a, b, seconds: seconds)
     }
 
     static func measure<A: RawSocket, B: RawSocket>(_ a: A, _ b: B, seconds: Double) async throws -> Double {
