@@ -17,8 +17,12 @@ struct IOBench: ParsableCommand {
     @Option(name: .customLong("long-line-kib"), help: "Size in KiB of the long line sent in 1-byte chunks.")
     var longLineKiB: Int = 1024
 
+    @Option(name: .long, help: "Hubs (threads) running the readline and echo cases at the same time, a pair each; the rates are summed.")
+    var hubs = 1
+
     func validate() throws {
         guard longLineKiB >= 1, longLineKiB <= 64 * 1024 else { throw ValidationError("--long-line-kib must be in 1...65536") }
+        guard hubs >= 1, hubs <= 256 else { throw ValidationError("--hubs must be in 1...256") }
     }
 
     func run() throws {
@@ -26,14 +30,14 @@ struct IOBench: ParsableCommand {
         let runs = measurement.runs
         let tls = self.tls
         let readline = try (1...runs).map { _ in
-            try Hub.run {
+            try SideBySideHubs.sum(hubs: hubs) {
                 let (a, b) = try await BenchPair.make(tls: tls)
                 return try await IOBench.readlineRate(a, b, seconds: seconds)
             }
         }
         print("readline, 64-byte lines: \(Int(MeasurementOptions.median(readline))) lines/s (median of \(runs))")
         let echo = try (1...runs).map { _ in
-            try Hub.run {
+            try SideBySideHubs.sum(hubs: hubs) {
                 let (a, b) = try await BenchPair.make(tls: tls)
                 return try await IOBench.echoRate(a, b, seconds: seconds)
             }

@@ -1,7 +1,5 @@
 import ArgumentParser
-import Dispatch
 import GreenIO
-import Synchronization
 
 /// `greenio pingpong`: 1-byte round trips between two green threads over a socketpair, through the
 /// raw socket protocol, on one hub — or on each of `--hubs N` hubs at once (N independent pairs,
@@ -27,36 +25,12 @@ struct PingPong: ParsableCommand {
     func run() throws {
         var rates: [Double] = []
         for run in 1...measurement.runs {
-            let rate = try PingPong.aggregateRate(hubs: hubs, seconds: measurement.secs, tls: tls)
+            let (seconds, tls) = (measurement.secs, self.tls)
+            let rate = try SideBySideHubs.sum(hubs: hubs) { try await PingPong.measureOnePair(seconds: seconds, tls: tls) }
             rates.append(rate)
             print("run \(run): \(Int(rate)) round trips/s")
         }
         print("median: \(Int(MeasurementOptions.median(rates))) round trips/s")
-    }
-
-    /// Runs one ping-pong per hub, each hub on a thread of its own, all at once; returns the sum of
-    /// their rates.
-    static func aggregateRate(hubs: Int, seconds: Double, tls: Bool) throws -> Double {
-        let rates = Rates()
-        let done = DispatchSemaphore(value: 0)
-        for index in 0..<hubs {
-            try Hub.startThread(name: "pingpong-\(index)", running: { @Sendable in
-                rates.add(.success(try await PingPong.measureOnePair(seconds: seconds, tls: tls)))
-            }, completion: { outcome in
-                if case .failure(let error) = outcome { rates.add(.failure(error)) }
-                done.signal()
-            })
-        }
-        for _ in 0..<hubs { done.wait() }
-        return try rates.sum()
-    }
-
-    /// The hubs' results, from their threads.
-    private final class Rates: Sendable {
-        private let results = Mutex<[Result<Double, any Error>]>([])
-        func add(_ result: Result<Double, any Error>) { results.withLock { $0.append(result) } }
-        /// The sum of the rates, or the first hub's error.
-        func sum() throws -> Double { try results.withLock { $0 }.reduce(0) { $0 + (try $1.get()) } }
     }
 
     /// One pair's round trips per second, on the calling green thread's hub.
