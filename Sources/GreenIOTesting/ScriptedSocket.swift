@@ -234,9 +234,7 @@ public final class ScriptedSocket: ConfigurableRawSocket, @unchecked Sendable {
     /// - Throws: `IOError` `.timedOut` "timed out" when `limit` passes; the hub's `.closed`,
     ///   `.busy`, `.notOnHub`; `CancellationError`.
     private func park(on signal: Signal, until limit: Deadline, stall: Deadline?, spurious: Bool) async throws {
-        guard let hub = Hub.current else {
-            throw IOError(.notOnHub, "this operation must run in a green thread of a GreenIO hub (see Hub.spawn)")
-        }
+        let hub = try Hub.requireCurrent()
         let registration = try connection.state.withLock { state -> FDRegistration in
             guard !state.ends[side].reallyClosed else { throw IOError.closedWhileWaiting }
             if let registered = state.ends[side].hub, registered !== hub {

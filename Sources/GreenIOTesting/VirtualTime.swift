@@ -85,21 +85,7 @@ public final class VirtualTime: @unchecked Sendable {
                                              _ body: @escaping @Sendable (VirtualTime) async throws -> Result) async throws -> Result {
         let time = try VirtualTime(autojumpThreshold: autojumpThreshold)
         defer { time.stop() }
-        let task = time.hub.spawn { try await body(time) }
-        return try await withThrowingTaskGroup(of: Result?.self) { group in
-            group.addTask { try await task.value }
-            group.addTask {
-                try await Task.sleep(for: limit)
-                return nil
-            }
-            guard let first = try await group.next() else { throw CancellationError() }
-            group.cancelAll()
-            guard let value = first else {
-                task.cancel()
-                throw RealTimeLimitExceeded(limit: limit)
-            }
-            return value
-        }
+        return try await time.hub.spawn { try await body(time) }.value(within: limit)
     }
 
     /// `run` took longer than its real-time limit.
@@ -107,5 +93,28 @@ public final class VirtualTime: @unchecked Sendable {
         /// The limit that passed.
         public let limit: Duration
         public var description: String { "the virtual-time run took longer than \(limit) of real time" }
+    }
+}
+
+extension Task where Failure == any Error {
+    /// The task's value, waited for at most `limit` of real time (`Task.sleep`); past it the task
+    /// is cancelled, and `VirtualTime.RealTimeLimitExceeded` thrown once it has ended. For a test
+    /// that must fail rather than hang, whatever clock its hub runs on.
+    /// - Throws: what the task threw, or `RealTimeLimitExceeded`.
+    public func value(within limit: Duration) async throws -> Success {
+        try await withThrowingTaskGroup(of: Success?.self) { group in
+            group.addTask { try await self.value }
+            group.addTask {
+                try await Task<Never, Never>.sleep(for: limit)
+                return nil
+            }
+            guard let first = try await group.next() else { throw Swift.CancellationError() }
+            group.cancelAll()
+            guard let value = first else {
+                cancel()
+                throw VirtualTime.RealTimeLimitExceeded(limit: limit)
+            }
+            return value
+        }
     }
 }

@@ -15,20 +15,10 @@ func onHub<T: Sendable>(limit: Duration = .seconds(30),
                         _ body: sending @escaping () async throws -> T) async throws -> T {
     let hub = try Hub.startThread(name: "test-hub")
     defer { hub.stop() }
-    let task = hub.spawn(body)
-    return try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await task.value }
-        group.addTask {
-            try await Task.sleep(for: limit)
-            return nil
-        }
-        let first = try await group.next()!
-        group.cancelAll()
-        guard let value = first else {
-            task.cancel()
-            throw TestTimedOut(limit: limit)
-        }
-        return value
+    do {
+        return try await hub.spawn(body).value(within: limit)
+    } catch is VirtualTime.RealTimeLimitExceeded {
+        throw TestTimedOut(limit: limit)
     }
 }
 

@@ -236,7 +236,7 @@ public final class Hub: TaskExecutor, @unchecked Sendable {
     }
 
     /// The current hub, or an `IOError` of kind `.notOnHub`.
-    static func requireCurrent() throws -> Hub {
+    package static func requireCurrent() throws -> Hub {
         guard let hub = current else {
             throw IOError(.notOnHub, "this operation must run in a green thread of a GreenIO hub (see Hub.spawn)")
         }

@@ -93,21 +93,33 @@ final class SocketBIO {
     /// - Returns: true when nothing is kept any more (all sent, or dropped after a send error, which
     ///   `sendFailure` then holds); false when the kernel would block (an epoll edge will follow).
     func flush() -> Bool {
-        guard keptCount > 0 else { return true }
-        while sentCount < keptCount {
-            guard let base = outgoing.baseAddress else { break }
-            let n = Glibc.send(descriptor, base + sentCount, keptCount - sentCount, Int32(MSG_NOSIGNAL))
-            if n >= 0 {
-                sentCount += n
-            } else if errno == EAGAIN {
-                return false
-            } else if errno != EINTR {
-                sendFailure = .current
-                break
-            }
+        guard keptCount > 0, let base = outgoing.baseAddress else { return true }
+        if let sent = send(base + sentCount, count: keptCount - sentCount) {
+            sentCount += sent
+            if sentCount < keptCount { return false }
         }
         discardKept()
         return true
+    }
+
+    /// Sends `count` bytes at `data` until the kernel takes no more (`EINTR` retried). The
+    /// corresponding C function is `send(2)` with `MSG_NOSIGNAL`.
+    /// - Returns: how many were sent (fewer than `count`: the kernel would block), or nil after a
+    ///   send error, which `sendFailure` then holds.
+    private func send(_ data: UnsafeRawPointer, count: Int) -> Int? {
+        var sent = 0
+        while sent < count {
+            let n = Glibc.send(descriptor, data + sent, count - sent, Int32(MSG_NOSIGNAL))
+            if n >= 0 {
+                sent += n
+            } else if errno == EAGAIN {
+                break
+            } else if errno != EINTR {
+                sendFailure = .current
+                return nil
+            }
+        }
+        return sent
     }
 
     private func discardKept() {
@@ -126,18 +138,9 @@ final class SocketBIO {
         }
         var sent = 0
         if keptCount == 0 {
-            while sent < length {
-                let n = Glibc.send(descriptor, data + sent, length - sent, Int32(MSG_NOSIGNAL))
-                if n >= 0 {
-                    sent += n
-                } else if errno == EAGAIN {
-                    break
-                } else if errno != EINTR {
-                    sendFailure = .current
-                    return -1
-                }
-            }
-            if sent == length { return Int32(length) }
+            guard let taken = send(data, count: length) else { return -1 }  // errno is the send's
+            if taken == length { return Int32(length) }
+            sent = taken
         }
         keep(UnsafeRawBufferPointer(start: data + sent, count: length - sent))
         return Int32(length)
