@@ -101,6 +101,7 @@ extension HubWorker {
         }
         socket.close()
         liveConnections -= 1
+        if draining && liveConnections == 0 { drainedEvent.signal() }
         state.slots.connectionEnded()
         state.metrics.active.record(state.slots.count)
         state.metrics.recordClose(reason, requests: counts.requests, bytesReceived: counts.received, bytesSent: counts.sent)

@@ -14,6 +14,8 @@ final class HubWorker: @unchecked Sendable {
     let stopEvent: WakeEvent
     /// Signalled when a connection slot frees while an accept loop waits for one.
     let slotEvent: WakeEvent
+    /// Signalled when the hub's last connection ends during the drain.
+    let drainedEvent: WakeEvent
     /// Connections this hub has accepted.
     let acceptedCount = Atomic<Int>(0)
     /// Set once the hub's accept loops run (or the hub failed to start them).
@@ -24,6 +26,8 @@ final class HubWorker: @unchecked Sendable {
     let logger: Logger
     /// Connections this hub is serving (hub thread only).
     @exclusivity(unchecked) var liveConnections = 0
+    /// Set once the hub stopped accepting and waits for its connections to end (hub thread only).
+    @exclusivity(unchecked) var draining = false
     /// On the current hub (`Server.startOnCurrentHub`): the connections' green threads, so that
     /// those still open after the drain can be cancelled and awaited, as `Hub.run` does for a hub
     /// thread of the server's own. Nil on such a thread. Hub thread only.
@@ -35,6 +39,7 @@ final class HubWorker: @unchecked Sendable {
         self.state = state
         stopEvent = try WakeEvent()
         slotEvent = try WakeEvent()
+        drainedEvent = try WakeEvent()
         var logger = state.logger
         logger[metadataKey: "hub"] = .stringConvertible(index)
         self.logger = logger
@@ -105,9 +110,12 @@ final class HubWorker: @unchecked Sendable {
         _ = try? await stopEvent.wait()
         for loop in acceptLoops { loop.cancel() }
         for listener in listeners { listener.socket.close() }
+        // Woken by the last connection's end, not by polling: on virtual time a poll every few
+        // milliseconds made a 30 s drain thousands of clock jumps.
+        draining = true
         let deadline = state.drainDeadline
-        while liveConnections > 0 && !deadline.hasPassed {
-            guard (try? await Hub.sleep(for: min(.milliseconds(10), deadline.remaining))) != nil else { break }
+        while liveConnections > 0 {
+            guard (try? await drainedEvent.wait(until: deadline)) != nil else { break }
         }
     }
 }

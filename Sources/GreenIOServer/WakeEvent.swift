@@ -25,14 +25,16 @@ final class WakeEvent: Sendable {
         _ = Glibc.write(fileDescriptor, &one, 8)
     }
 
-    /// Parks the calling green thread until `signal()` was called since the last wait returned.
-    /// - Throws: `CancellationError`; `IOError` `.notOnHub` outside a green thread.
-    func wait() async throws {
+    /// Parks the calling green thread until `signal()` was called since the last wait returned, or
+    /// until `deadline`.
+    /// - Throws: `IOError` `.timedOut` once the deadline passes; `CancellationError`; `IOError`
+    ///   `.notOnHub` outside a green thread.
+    func wait(until deadline: Deadline = .distantFuture) async throws {
         guard let hub = Hub.current else { throw IOError(.notOnHub, "waiting for an event needs a green thread") }
         while true {
             var value: UInt64 = 0
             if Glibc.read(fileDescriptor, &value, 8) == 8 { return }
-            try await hub.wait(for: .read, on: fileDescriptor)
+            try await hub.wait(for: .read, on: fileDescriptor, deadline: deadline)
         }
     }
 }

@@ -9,7 +9,8 @@ import GreenIO
 /// there is the virtual time. The clock moves in two ways:
 /// - **Autojump** (the default): when no green thread of the hub can run, nothing arrived from
 ///   another thread, no work is out in the blocking pool (`Hub.offload`), and no descriptor turns
-///   ready within `autojumpThreshold` of real time, the clock jumps to the first pending timer.
+///   ready within `autojumpThreshold` of real time (`defaultAutojumpThreshold`, 20 ms, unless you
+///   say otherwise), the clock jumps to the first pending timer.
 /// - **By hand**: `advance(by:)` / `advance(to:)`, from a green thread of the hub.
 ///
 /// Readiness still comes from the kernel: real sockets, socket pairs and TLS work unchanged, and a
@@ -17,7 +18,8 @@ import GreenIO
 /// hub has sent over a socket pair, or over loopback TCP or TLS, is seen before the clock moves:
 /// the kernel queues it at the receiving socket within the `send` call (Unix sockets always; TCP
 /// over loopback whenever the kernel processes the packet in the sender's call, which is the rule —
-/// under heavy load it may defer that work, and a threshold of a few milliseconds covers it). Over
+/// under heavy load it defers that work to a kernel thread, which the default threshold waits for;
+/// a threshold of zero can jump over it, and a loopback `connect` then times out). Over
 /// TCP, turn Nagle's algorithm off on both ends (`setOption(.noDelay, true)`): it holds a small
 /// segment back until the peer's delayed ACK, about 40 ms of real time later, and the clock would
 /// jump meanwhile. A peer in another thread or process that needs real time to answer is not
@@ -32,12 +34,18 @@ public final class VirtualTime: @unchecked Sendable {
     /// The virtual time at which the hub started.
     public let start: Deadline
 
+    /// The autojump threshold of `init` and `run` unless given: 20 ms of real time per jump, long
+    /// enough for a loaded machine's kernel to deliver loopback TCP it deferred (a threshold of zero
+    /// was seen to jump over a loopback `connect` in CI), short enough that a test making a few
+    /// jumps stays fast. Use `.zero` where every descriptor is a socket pair or scripted socket.
+    public static let defaultAutojumpThreshold: Duration = .milliseconds(20)
+
     /// Starts a hub on virtual time on a thread of its own; start green threads on it with
     /// `hub.spawn` and stop it with `stop()`.
     /// - Parameter autojumpThreshold: how long (real time) the hub waits for a descriptor to turn
     ///   ready, when nothing else can run, before jumping to the next timer; nil never jumps.
     /// - Throws: `IOError` if the hub or its thread cannot be made.
-    public init(autojumpThreshold: Duration? = .zero) throws {
+    public init(autojumpThreshold: Duration? = VirtualTime.defaultAutojumpThreshold) throws {
         // Start at the real clock's reading: deadlines made just before on another thread are then
         // in the same range, and nothing in the hub starts at zero.
         let origin = cgreenio_monotonic_ns()
@@ -81,7 +89,7 @@ public final class VirtualTime: @unchecked Sendable {
     ///     `RealTimeLimitExceeded` thrown (so a test that would wait for ever fails instead).
     /// - Returns: what `body` returned.
     /// - Throws: what `body` threw, `RealTimeLimitExceeded`, or the hub's creation error.
-    public static func run<Result: Sendable>(autojumpThreshold: Duration? = .zero, limit: Duration = .seconds(60),
+    public static func run<Result: Sendable>(autojumpThreshold: Duration? = VirtualTime.defaultAutojumpThreshold, limit: Duration = .seconds(60),
                                              _ body: @escaping @Sendable (VirtualTime) async throws -> Result) async throws -> Result {
         let time = try VirtualTime(autojumpThreshold: autojumpThreshold)
         defer { time.stop() }

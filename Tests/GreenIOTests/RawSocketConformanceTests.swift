@@ -9,7 +9,7 @@ import GreenIOTesting
 @Suite("RawSocket conformance: GreenIO's sockets", .serialized, .timeLimit(.minutes(1)))
 struct RawSocketConformanceTests {
     /// Virtual time for the checks' hubs: their timeouts take no real time.
-    static let virtual = RawSocketConformance.Traits(clock: .virtual(autojumpThreshold: .zero))
+    static let virtual = RawSocketConformance.Traits(clock: .virtual(autojumpThreshold: VirtualTime.defaultAutojumpThreshold))
 
     // TCP runs on both clocks: the real one is the cross-check of the virtual one.
     @Test("TCP sockets conform, on the real clock and on virtual time", arguments: [false, true])
@@ -35,7 +35,7 @@ struct RawSocketConformanceTests {
         // client may hold unread session tickets (its close would be a reset).
         // TCP_NODELAY: on virtual time nothing may wait for real time, and Nagle's algorithm holds
         // a small record until the peer's delayed ACK (about 40 ms).
-        let report = await RawSocketConformance.run(traits: .tls(clock: .virtual(autojumpThreshold: .zero))) {
+        let report = await RawSocketConformance.run(traits: .tls(clock: .virtual(autojumpThreshold: VirtualTime.defaultAutojumpThreshold))) {
             let (client, server) = try await tlsPair { plainClient, plainServer in
                 try plainClient.setOption(.noDelay, true)
                 try plainServer.setOption(.noDelay, true)
