@@ -69,14 +69,11 @@ public final class TLSContext: @unchecked Sendable {
     public var checksHostname: Bool { role == .client && verifiesPeer }
 
     let context: OpaquePointer
-    /// Client sessions to resume, by server name (`SSL_SESSION` references the context owns).
-    private let sessions = Mutex<[String: CachedSession]>([:])
-
-    /// An `SSL_SESSION` reference held by the cache (OpenSSL sessions are reference-counted and
-    /// thread-safe).
-    private struct CachedSession: @unchecked Sendable {
-        let session: OpaquePointer
-    }
+    /// Client sessions to resume, by server name.
+    private let sessions = Mutex<[String: TLSClientSession]>([:])
+    /// Whether a client context remembers sessions (`remembersSessions`); an atomic because sockets
+    /// on any hub read it.
+    private let remembering = Atomic<Bool>(true)
     /// The server's ALPN list in the select callback's format; lives as long as the context.
     private var alpnSelectList: UnsafeMutablePointer<UInt8>?
     /// Server contexts by server name ("mail.example.com", "*.example.com"), chosen by the SNI
@@ -101,33 +98,36 @@ public final class TLSContext: @unchecked Sendable {
     }
 
     deinit {
-        sessions.withLockTraced(by: self) { cached in cached.values.forEach { SSL_SESSION_free($0.session) } }
         SSL_CTX_free(context)
         alpnSelectList?.deallocate()
         ticketResources?.source.deallocate()
     }
 
+    /// Whether this client context remembers the session of the last closed connection to each
+    /// server name and offers it to the next connection to that name (true, the default; only
+    /// connections made with a `serverHostname` take part). Set it to false to offer only the
+    /// sessions passed explicitly (`TLSSocket.wrap(_:context:serverHostname:session:…)`) — when the
+    /// application keeps its own sessions, or to measure full handshakes. Turning it off forgets
+    /// the sessions remembered so far. Has no effect on server contexts.
+    public var remembersSessions: Bool {
+        get { remembering.load(ordering: .relaxed) }
+        set {
+            remembering.store(newValue, ordering: .relaxed)
+            if !newValue { sessions.withLockTraced(by: self) { cached in cached.removeAll() } }
+        }
+    }
+
     /// Remembers the session of a client connection to `name`, for the next connection to resume.
     func remember(_ ssl: OpaquePointer, for name: String) {
-        guard role == .client, let session = SSL_get1_session(ssl) else { return }
-        guard SSL_SESSION_is_resumable(session) == 1 else {
-            SSL_SESSION_free(session)
-            return
-        }
-        let entry = CachedSession(session: session)
-        let previous = sessions.withLockTraced(by: self) { cached -> CachedSession? in
-            let old = cached[name]
-            cached[name] = entry
-            return old
-        }
-        if let previous { SSL_SESSION_free(previous.session) }
+        guard role == .client, remembersSessions, let session = TLSClientSession(resumableFrom: ssl) else { return }
+        // The replaced session is released outside the lock.
+        _ = sessions.withLockTraced(by: self) { cached in cached.updateValue(session, forKey: name) }
     }
 
     /// Offers the remembered session for `name`, if any, to a new client connection.
     func resume(_ ssl: OpaquePointer, for name: String) {
-        sessions.withLockTraced(by: self) { cached in
-            if let entry = cached[name] { _ = SSL_set_session(ssl, entry.session) }
-        }
+        guard remembersSessions else { return }
+        sessions.withLockTraced(by: self) { cached in cached[name]?.offer(on: ssl) }
     }
 
     /// A client context. Verification is on unless `verification` is `.insecureNoVerification`;

@@ -50,8 +50,9 @@ import Glibc
 /// A TLS connection over a plain socket, driven through the hub: GreenIO's `ssl.SSLSocket`.
 ///
 /// It conforms to `RawSocket`, so `makefile`, `SocketIO` and the buffered and text layers work on
-/// it unchanged. Make one with `wrap(_:context:serverHostname:handshake:)` (client or server, by the
-/// context's role), `connect(host:port:context:)`, or `Socket.startTLS`.
+/// it unchanged. Make one with `wrap(_:context:serverHostname:session:handshake:suppressRaggedEOFs:)`
+/// (client or server, by the context's role), `connect(host:port:context:serverHostname:session:timeout:)`,
+/// or `Socket.startTLS`.
 ///
 /// A TLS socket is used from the green threads of one hub: one reader and one writer may work at the
 /// same time. `close()` may be called from any thread.
@@ -118,6 +119,10 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
     ///   - context: a client or server context; its role decides the socket's side.
     ///   - serverHostname: for clients, the name to verify and send as SNI (required when the
     ///     context checks host names). Ignored by servers.
+    ///   - session: for clients, a session of an earlier connection to the same server
+    ///     (`TLSSocket.session`) to offer for resumption, in place of the one the context remembers
+    ///     (`TLSContext.remembersSessions`). If the server declines it the handshake is a full one,
+    ///     without error; `sessionReused` tells which. Ignored by servers.
     ///   - handshake: perform the handshake now (blocking and timeout modes; for a socket that is not
     ///     connected yet it happens in `connect`). Servers should call this in the connection's own
     ///     green thread, never in the accept loop.
@@ -126,7 +131,8 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
     ///   errors (`.timedOut` "The handshake operation timed out", `.certificateVerificationFailed`,
     ///   `.tls`, `.tlsEOF`, socket errors) — after a failed handshake the socket is closed.
     public static func wrap(_ plain: Socket, context: TLSContext, serverHostname: String? = nil,
-                            handshake: Bool = true, suppressRaggedEOFs: Bool = true) async throws -> TLSSocket {
+                            session: TLSClientSession? = nil, handshake: Bool = true,
+                            suppressRaggedEOFs: Bool = true) async throws -> TLSSocket {
         let mode = plain.timeout
         if handshake && mode == .nonBlocking {
             plain.close()
@@ -151,7 +157,7 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
         let tls = TLSSocket(socket: inner, ssl: ssl, context: context, serverHostname: hostname,
                             timeout: mode, suppressRaggedEOFs: suppressRaggedEOFs, carried: carried)
         do {
-            try tls.configure(ssl)
+            try tls.configure(ssl, offering: session)
             if handshake && connected { try await tls.handshake() }
         } catch {
             tls.close()
@@ -160,7 +166,7 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
         return tls
     }
 
-    private func configure(_ ssl: OpaquePointer) throws {
+    private func configure(_ ssl: OpaquePointer, offering session: TLSClientSession?) throws {
         guard let bio = transport.makeBIO() else { throw OpenSSLErrors.error("cannot make the socket BIO") }
         SSL_set_bio(ssl, bio, bio)  // the SSL object owns the BIO from here on
         guard context.role == .client else {
@@ -168,8 +174,9 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
             return
         }
         SSL_set_connect_state(ssl)
+        if let session { session.offer(on: ssl) }
         guard let name = serverHostname else { return }
-        context.resume(ssl, for: name)
+        if session == nil { context.resume(ssl, for: name) }
         let numeric = isIPAddress(name)
         if !numeric { _ = greenio_SSL_set_tlsext_host_name(ssl, name) }
         if context.checksHostname {
@@ -181,13 +188,14 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
     /// Connects to `host:port` (Python's `create_connection` rules) and performs the client handshake.
     /// - Parameters:
     ///   - serverHostname: the name to verify; defaults to `host`.
+    ///   - session: a session to offer for resumption, as in `wrap`.
     ///   - timeout: as `Socket.connect(host:port:timeout:)`; it bounds the connect and the handshake
     ///     and stays the TLS socket's mode.
     /// - Throws: connection errors, then handshake errors as `wrap`.
     public static func connect(host: String, port: Int, context: TLSContext, serverHostname: String? = nil,
-                               timeout: TimeoutMode? = nil) async throws -> TLSSocket {
+                               session: TLSClientSession? = nil, timeout: TimeoutMode? = nil) async throws -> TLSSocket {
         let plain = try await Socket.connect(host: host, port: port, timeout: timeout)
-        return try await wrap(plain, context: context, serverHostname: serverHostname ?? host)
+        return try await wrap(plain, context: context, serverHostname: serverHostname ?? host, session: session)
     }
 
     /// Connects a TLS socket made from an unconnected plain socket ("wrap first, connect later"),
@@ -507,6 +515,20 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
 
     /// Whether the handshake resumed an earlier session.
     public var sessionReused: Bool { ssl.map { SSL_session_reused($0) == 1 } ?? false }
+
+    /// The client's session, to offer on a later connection to the same server
+    /// (`wrap(_:context:serverHostname:session:handshake:suppressRaggedEOFs:)`); nil on servers,
+    /// before the handshake, once unwrapped, and when the server issued nothing to resume with.
+    ///
+    /// In TLS 1.3 the server sends its session tickets after the handshake, and the client takes
+    /// them in while it reads: so read first — the session is available once application data
+    /// (or the end of the stream) has been read, and a connection that never reads has none. In
+    /// TLS 1.2 it is available right after the handshake. Each call returns the newest session; it
+    /// stays readable after `close()`. The corresponding C function is `SSL_get1_session`.
+    public var session: TLSClientSession? {
+        guard context.role == .client, let ssl else { return nil }
+        return TLSClientSession(resumableFrom: ssl)
+    }
 
     /// The subject of the peer's certificate in RFC 2253 form ("CN=alice,O=Example"), or nil if it
     /// sent none (or the connection is closed). On a server that verifies client certificates,
