@@ -13,6 +13,12 @@ struct Bench: ParsableCommand {
             end the summary goes to standard output: lines/s, MB/s, the batch round trip's p50 \
             and p99, this process's CPU time as a share of the measured time, errors and \
             mismatches. The exit code is 0 only without errors and mismatches.
+
+            With --churn each connection instead connects (with the TLS handshake), sends one \
+            line, checks its echo and closes, again and again: the summary gives connections/s, \
+            the connect-to-echo p50 and p99, and with --tls the share of connections that resumed \
+            a session (every handshake is a full one unless --resume offers each connection the \
+            session of the one before; a --resume run in which none resumed fails).
             """)
 
     @Argument(help: ArgumentHelp("The server's address ([::1]:PORT for IPv6).", valueName: "host:port"))
@@ -39,6 +45,12 @@ struct Bench: ParsableCommand {
                                valueName: "seconds"))
     var timeout = 10.0
 
+    @Flag(help: "Connection churn: each connection connects, echoes one line and closes, in a loop (--batch must be 1).")
+    var churn = false
+
+    @Flag(help: "With --churn --tls: offer each connection the session of the one before, so the server may resume it.")
+    var resume = false
+
     @OptionGroup var tlsOptions: ClientTLSOptions
 
     /// The most bytes a batch may have: a connection writes its whole batch before it reads any
@@ -60,28 +72,33 @@ struct Bench: ParsableCommand {
         guard secs.isFinite, secs > 0, secs <= 86_400 else { throw ValidationError("--secs must be in (0, 86400]") }
         guard warmup.isFinite, warmup >= 0, warmup <= 86_400 else { throw ValidationError("--warmup must be in [0, 86400]") }
         guard timeout.isFinite, timeout > 0, timeout <= 86_400 else { throw ValidationError("--timeout must be in (0, 86400]") }
+        guard !churn || batch == 1 else { throw ValidationError("--churn sends one line per connection: no --batch") }
+        guard !resume || (churn && tlsOptions.tls) else { throw ValidationError("--resume needs --churn and --tls") }
     }
 
     func run() throws {
-        let outcome: LoadGenerator.Outcome
+        let summary: [String]
+        let failure: String?
         do {
             let settings = BenchSettings(
                 endpoint: address, tls: try tlsOptions.clientTLS(host: address.host, command: "bench"),
                 connections: conns, batch: batch, lineLength: len, warmup: warmup, measured: secs, timeout: timeout)
-            outcome = try LoadGenerator(settings: settings).run()
+            if churn {
+                let report = try ChurnGenerator(settings: settings, resume: resume).run()
+                (summary, failure) = (report.summary, report.failureMessage)
+            } else {
+                switch try LoadGenerator(settings: settings).run() {
+                case .couldNotConnect(let message): (summary, failure) = ([], message)
+                case .ran(let report): (summary, failure) = (report.summary, report.failureMessage)
+                }
+            }
         } catch {
-            outcome = .couldNotConnect("\(error)")
+            (summary, failure) = ([], "\(error)")
         }
-        switch outcome {
-        case .couldNotConnect(let failure):
+        for line in summary { StandardStreams.printLine(line) }
+        if let failure {
             StandardStreams.printError("greenio bench: \(failure)")
             throw ExitCode.failure
-        case .ran(let report):
-            for line in report.summary { StandardStreams.printLine(line) }
-            if let failure = report.failureMessage {
-                StandardStreams.printError("greenio bench: \(failure)")
-                throw ExitCode.failure
-            }
         }
     }
 }

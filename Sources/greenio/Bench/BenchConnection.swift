@@ -51,8 +51,7 @@ struct BenchConnection<Connection: RawSocket> {
     /// Runs the connection until the run finishes or the connection fails, then closes it.
     func run() async {
         let batch = BenchBatch(connection: index, count: settings.batch, length: settings.lineLength)
-        let buffer = UnsafeMutableRawBufferPointer.allocate(
-            byteCount: Swift.min(batch.bytes.count + 1, Self.receiveBufferSize), alignment: 16)
+        let buffer = Self.receiveBuffer(for: batch)
         defer {
             buffer.deallocate()
             batch.deallocate()
@@ -64,8 +63,7 @@ struct BenchConnection<Connection: RawSocket> {
                 batch.stamp(firstSequence: sequence)
                 let start = Deadline.now
                 let deadline = start.advanced(by: .seconds(settings.timeout))
-                try await send(batch, deadline: deadline)
-                if let mismatch = try await receiveEcho(of: batch, into: buffer, deadline: deadline) {
+                if let mismatch = try await echo(batch, into: buffer, deadline: deadline) {
                     recorder.recordMismatch("connection \(index): \(mismatch)")
                     return
                 }
@@ -80,6 +78,21 @@ struct BenchConnection<Connection: RawSocket> {
         } catch {
             recorder.recordError("connection \(index): \(error)")
         }
+    }
+
+    /// A buffer for receiving the echo of `batch` (deallocate it when done): room for the whole
+    /// echo and one byte more, up to 64 KiB.
+    static func receiveBuffer(for batch: BenchBatch) -> UnsafeMutableRawBufferPointer {
+        UnsafeMutableRawBufferPointer.allocate(byteCount: Swift.min(batch.bytes.count + 1, receiveBufferSize), alignment: 16)
+    }
+
+    /// Sends `batch` with one `sendAll` and receives its echo into `buffer`, comparing it as it
+    /// arrives, both within `deadline`.
+    /// - Returns: nil if the echo matched; else the first difference, described.
+    /// - Throws: `BenchFailure` for a timeout, an early end of stream or a socket error.
+    func echo(_ batch: BenchBatch, into buffer: UnsafeMutableRawBufferPointer, deadline: Deadline) async throws -> String? {
+        try await send(batch, deadline: deadline)
+        return try await receiveEcho(of: batch, into: buffer, deadline: deadline)
     }
 
     private func send(_ batch: BenchBatch, deadline: Deadline) async throws {

@@ -16,8 +16,11 @@ final class BenchRecorder: @unchecked Sendable {
     }
 
     private(set) var phase = Phase.warmingUp
-    /// Lines echoed and checked in batches completed while measuring.
+    /// Lines echoed and checked in batches completed while measuring (with `--churn`: connections,
+    /// each one line).
     private(set) var lines = 0
+    /// With `--churn`: connections completed while measuring that resumed a TLS session.
+    private(set) var resumed = 0
     /// The round trips of the batches completed while measuring.
     private(set) var roundTrips = LatencyHistogram()
     /// Connections ended by an error (connection reset, timeout, early close, …).
@@ -37,6 +40,12 @@ final class BenchRecorder: @unchecked Sendable {
         guard phase == .measuring else { return }
         self.lines += lines
         roundTrips.record(nanoseconds: roundTrip)
+    }
+
+    /// Counts a completed connection that resumed a TLS session, if measuring (`--churn`).
+    func connectionResumed() {
+        guard phase == .measuring else { return }
+        resumed += 1
     }
 
     /// Records a connection that failed with `message`.

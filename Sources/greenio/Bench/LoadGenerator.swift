@@ -3,7 +3,7 @@ import Glibc
 
 /// The load generator behind `greenio bench`: every connection is a green thread on one hub
 /// (`BenchConnection`), and one more green thread keeps time — warm-up, then the measuring window
-/// with a progress line on standard error every second.
+/// with a progress line on standard error every second (`drive`, which `ChurnGenerator` shares).
 struct LoadGenerator: Sendable {
     let settings: BenchSettings
 
@@ -19,11 +19,12 @@ struct LoadGenerator: Sendable {
     /// - Throws: `IOError` if the hub cannot be created.
     func run() throws -> Outcome {
         signal(SIGPIPE, SIG_IGN)
+        let dialer = BenchDialer(settings: settings)
         return try Hub.run {
             if let tls = self.settings.tls {
-                return await self.run { try await self.connectTLS(tls) }
+                return await self.run { try await dialer.connectTLS(tls) }
             }
-            return await self.run { try await self.connectPlain() }
+            return await self.run { try await dialer.connectPlain() }
         }
     }
 
@@ -47,21 +48,32 @@ struct LoadGenerator: Sendable {
 
         let recorder = BenchRecorder()
         let settings = self.settings
-        let clock = hub.spawn { try await Self.keepTime(settings, recorder) }
-        let workers = connections.enumerated().map { index, socket in
-            hub.spawn { await BenchConnection(socket: socket, index: index, settings: settings, recorder: recorder).run() }
+        let sockets = connections
+        await Self.drive(settings, recorder, counting: "lines", workers: sockets.count) { index in
+            await BenchConnection(socket: sockets[index], index: index, settings: settings, recorder: recorder).run()
         }
-        for worker in workers { _ = try? await worker.value }
-        // Every connection has ended (normally after the window, or early after failures).
-        recorder.finish()
-        clock.cancel()
-        _ = try? await clock.value
         return .ran(BenchReport(settings: settings, recorder: recorder))
     }
 
-    /// Sleeps through the warm-up, starts measuring, prints `t=Ns lines/s=R` every second, and
+    /// Runs `workers` green threads on this hub (`work(index)`, index 0..<workers) through the
+    /// warm-up and the measuring window, with a green thread that keeps time and prints
+    /// `t=Ns UNIT/s=R` on standard error every second (R: the recorder's lines per second).
+    /// Returns once every worker has ended — normally after the window, or early after failures —
+    /// with the recorder finished.
+    static func drive(_ settings: BenchSettings, _ recorder: BenchRecorder, counting unit: String, workers: Int,
+                      _ work: @escaping @Sendable (Int) async -> Void) async {
+        guard let hub = Hub.current else { return }
+        let clock = hub.spawn { try await keepTime(settings, recorder, unit) }
+        let running = (0..<workers).map { index in hub.spawn { await work(index) } }
+        for worker in running { _ = try? await worker.value }
+        recorder.finish()
+        clock.cancel()
+        _ = try? await clock.value
+    }
+
+    /// Sleeps through the warm-up, starts measuring, prints `t=Ns UNIT/s=R` every second, and
     /// finishes the run at the end of the window.
-    private static func keepTime(_ settings: BenchSettings, _ recorder: BenchRecorder) async throws {
+    private static func keepTime(_ settings: BenchSettings, _ recorder: BenchRecorder, _ unit: String) async throws {
         try await Hub.sleep(for: .seconds(settings.warmup))
         recorder.startMeasuring()
         let start = Deadline.now
@@ -71,58 +83,10 @@ struct LoadGenerator: Sendable {
             try await Hub.sleep(until: start.advanced(by: .seconds(tick)))
             guard recorder.phase == .measuring else { return }
             let rate = Double(recorder.lines) / recorder.measuredSeconds
-            StandardStreams.printError("t=\(tick)s lines/s=\(Int(rate))")
+            StandardStreams.printError("t=\(tick)s \(unit)/s=\(Int(rate))")
             tick += 1
         }
         try await Hub.sleep(until: end)
         recorder.finish()
-    }
-
-    /// A plain TCP connection with TCP_NODELAY, in blocking mode (deadlines bound each operation).
-    private func connectPlain() async throws -> Socket {
-        let socket = try await openSocket()
-        do {
-            try socket.setTimeout(.blocking)
-            return socket
-        } catch {
-            socket.close()
-            throw BenchFailure(description: "cannot connect to \(settings.endpoint): \(error)")
-        }
-    }
-
-    /// A TLS connection, handshake done within the timeout, then in blocking mode.
-    private func connectTLS(_ tls: ClientTLS) async throws -> TLSSocket {
-        let socket = try await openSocket()
-        let secure: TLSSocket
-        do {
-            secure = try await TLSSocket.wrap(socket, context: tls.context, serverHostname: tls.serverHostname)
-        } catch {
-            throw BenchFailure(description: "TLS handshake with \(settings.endpoint) failed: \(error)")
-        }
-        do {
-            try secure.setTimeout(.blocking)
-            return secure
-        } catch {
-            secure.close()
-            throw BenchFailure(description: "TLS with \(settings.endpoint): \(error)")
-        }
-    }
-
-    /// Connects within the timeout (the socket stays in that timeout mode) and sets TCP_NODELAY.
-    private func openSocket() async throws -> Socket {
-        let socket: Socket
-        do {
-            socket = try await Socket.connect(host: settings.endpoint.host, port: settings.endpoint.port,
-                                              timeout: .timeout(.seconds(settings.timeout)))
-        } catch {
-            throw BenchFailure(description: "cannot connect to \(settings.endpoint): \(error)")
-        }
-        do {
-            try socket.setOption(.noDelay, true)
-            return socket
-        } catch {
-            socket.close()
-            throw BenchFailure(description: "cannot connect to \(settings.endpoint): \(error)")
-        }
     }
 }
