@@ -5,7 +5,7 @@
 #   SECS=2 WARMUP=1 RUNS=3 CONFIGS="50,32" MODES=tls SERVERS="greenio c" Benchmarks/run.sh
 #
 # Builds greenio (root package) and nio-echo (this package) in release mode and Benchmarks/c/echo.c with
-# cc -O2, writes a self-signed P-256 certificate for localhost, then for every server and mode (plain, TLS
+# cc -O2, writes a self-signed P-256 certificate for localhost (Benchmarks/peers.sh), then for every server and mode (plain, TLS
 # with that certificate) starts the server pinned to CPU 0 and runs `greenio bench` pinned to CPU 1 for each
 # (connections, batch) configuration with 64-byte lines. It prints a markdown table: lines/s and the ratio to
 # greenio's lines/s in the same configuration, batch round-trip p50/p99, the server's CPU seconds during the
@@ -45,86 +45,22 @@
 #
 #   BASELINE=/tmp/old/.build/release/greenio INTERLEAVE=1 RUNS=5 SERVERS="greenio baseline" Benchmarks/run.sh
 #
+# Connection churn (connections/s, plain, TLS full and resumed, the server's CPU per connection) is
+# Benchmarks/churn.sh, which starts the same servers (peers.sh) the same way.
+#
 # Exit status: non-zero if any bench run failed (errors or mismatches) or a server did not start.
 set -euo pipefail
 
 BENCH=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$BENCH/.." && pwd)
-SECS=${SECS:-5}
-WARMUP=${WARMUP:-1}
-RUNS=${RUNS:-1}
-LEN=${LEN:-64}
 CONFIGS=${CONFIGS:-"1,1 1,32 50,1 50,32"}
 MODES=${MODES:-"plain tls"}
 PORT_BASE=${PORT_BASE:-17900}
-SERVER_CPU=${SERVER_CPU:-0}
-CLIENT_CPU=${CLIENT_CPU:-1}
-SERVERS_ALL=(greenio nio c)
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/greenio-bench.XXXXXX")
 source "$BENCH/server-lifecycle.sh"
 
-log() { printf '%s\n' "$*" >&2; }
-
-# --- build -------------------------------------------------------------------------------------------
-log "building greenio (release)"
-swift build -c release --package-path "$ROOT" --product greenio >&2
-GREENIO="$(swift build -c release --package-path "$ROOT" --show-bin-path)/greenio"
-if [[ " ${SERVERS:-nio} " == *" nio "* ]]; then
-    log "building nio-echo (release)"
-    swift build -c release --package-path "$BENCH" --product nio-echo >&2
-    NIO_ECHO="$(swift build -c release --package-path "$BENCH" --show-bin-path)/nio-echo"
-fi
-log "building c/echo"
-C_ECHO="$WORK/c-echo"
-cc -O2 -Wall -o "$C_ECHO" "$BENCH/c/echo.c" -lssl -lcrypto
-
-CERT="$WORK/cert.pem"
-KEY="$WORK/key.pem"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-    -keyout "$KEY" -out "$CERT" -subj /CN=localhost \
-    -addext subjectAltName=DNS:localhost,IP:127.0.0.1 2>/dev/null
-
-# OpenSSL configuration limiting TLS to 1.3 with TLS_AES_128_GCM_SHA256 (for greenio serve and bench).
-TLS_CONF="$WORK/openssl.cnf"
-cat >"$TLS_CONF" <<'EOF'
-openssl_conf = openssl_init
-[openssl_init]
-ssl_conf = ssl_section
-[ssl_section]
-system_default = system_default_section
-[system_default_section]
-MinProtocol = TLSv1.3
-Ciphersuites = TLS_AES_128_GCM_SHA256
-EOF
-
-# --- servers -----------------------------------------------------------------------------------------
-# start_NAME MODE PORT: exec the server in the foreground on 127.0.0.1:PORT.
-start_greenio() {
-    if [[ $1 == tls ]]; then
-        OPENSSL_CONF=$TLS_CONF exec "$GREENIO" serve --host 127.0.0.1 --port "$2" --tls --cert "$CERT" --key "$KEY"
-    else
-        exec "$GREENIO" serve --host 127.0.0.1 --port "$2"
-    fi
-}
-if [[ -n ${BASELINE:-} ]]; then SERVERS_ALL+=(baseline); fi
-start_baseline() {
-    if [[ $1 == tls ]]; then
-        OPENSSL_CONF=$TLS_CONF exec "$BASELINE" serve --host 127.0.0.1 --port "$2" --tls --cert "$CERT" --key "$KEY"
-    else
-        exec "$BASELINE" serve --host 127.0.0.1 --port "$2"
-    fi
-}
-start_nio() {
-    if [[ $1 == tls ]]; then
-        exec "$NIO_ECHO" --host 127.0.0.1 --port "$2" --tls --cert "$CERT" --key "$KEY"
-    else
-        exec "$NIO_ECHO" --host 127.0.0.1 --port "$2"
-    fi
-}
-start_c() {
-    if [[ $1 == tls ]]; then exec "$C_ECHO" -p "$2" --tls "$CERT" "$KEY"; else exec "$C_ECHO" -p "$2"; fi
-}
+source "$BENCH/peers.sh"  # builds greenio, nio-echo and c/echo; start_greenio, start_nio, start_c, start_baseline
 
 # Python peers (Benchmarks/python, see its README.md).
 VENV=${VENV:-$BENCH/.venv}
@@ -159,84 +95,28 @@ done
 read -r -a SERVERS <<<"${SERVERS:-${SERVERS_ALL[*]}}"
 
 # --- measuring ---------------------------------------------------------------------------------------
-CLK_TCK=$(getconf CLK_TCK)
-BENCH_TIMEOUT=$(awk -v s="$SECS" -v w="$WARMUP" 'BEGIN { printf "%d", s + w + 60 }')
-cpu_ticks() { # "utime stime" of PID (fields 14 and 15; the command name may hold spaces)
-    local stat
-    stat=$(<"/proc/$1/stat")
-    stat=${stat##*) }
-    awk '{ print $12, $13 }' <<<"$stat"
-}
-
-start_server() { # NAME MODE PORT; sets SERVER_PID or returns 1
-    local log_file="$WORK/server-$1-$2.log"
-    # Pin the subshell before it execs the server, so every thread the server starts inherits the CPU.
-    ( taskset -pc "$SERVER_CPU" "$BASHPID" >/dev/null && "start_$1" "$2" "$3" ) >"$log_file" 2>&1 &
-    SERVER_PID=$!
-    local i
-    for ((i = 0; i < 100; i++)); do
-        if ! kill -0 "$SERVER_PID" 2>/dev/null; then break; fi
-        if grep -q 'listening on' "$log_file" 2>/dev/null || (exec 3<>"/dev/tcp/127.0.0.1/$3") 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    log "server $1 ($2) did not start:"
-    cat "$log_file" >&2
-    stop_server
-    return 1
-}
-
 FAILED=0
-RESULTS="$WORK/results.tsv" # server mode conns batch lines p50 p99 server_cpu_s server_share client_share user_us sys_us
+RESULTS="$WORK/results.tsv" # server mode conns batch lines p50 p99 client_share server_cpu_s server_share user_us sys_us
 : >"$RESULTS"
 
 run_bench() { # NAME MODE PORT CONNS BATCH -> one TSV line on stdout, or nothing on failure
-    local name=$1 mode=$2 port=$3 conns=$4 batch=$5 out="$WORK/bench.out" before after t0 t1 status=0 c0 c1
+    local name=$1 mode=$2 port=$3 conns=$4 batch=$5 out="$WORK/bench.out"
     local tls_args=()
     [[ $mode == tls ]] && tls_args=(--tls --insecure)
-    before=$(cpu_ticks "$SERVER_PID")
-    t0=$(date +%s.%N)
-    # Bounded: the run takes WARMUP + SECS plus connecting; a stuck run is killed and counts as failed.
-    OPENSSL_CONF=$TLS_CONF timeout "$BENCH_TIMEOUT" taskset -c "$CLIENT_CPU" "$GREENIO" bench "127.0.0.1:$port" \
-        --conns "$conns" --batch "$batch" --len "$LEN" --secs "$SECS" --warmup "$WARMUP" "${tls_args[@]}" \
-        >"$out" 2>&1 || status=$?
-    t1=$(date +%s.%N)
-    after=$(cpu_ticks "$SERVER_PID")
-    read -r -a c0 <<<"$before"
-    read -r -a c1 <<<"$after"
-    local errors mismatches
-    errors=$(awk '/^errors:/ { print $2 }' "$out")
-    mismatches=$(awk '/^mismatches:/ { print $2 }' "$out")
-    if [[ $status -ne 0 || ${errors:-x} != 0 || ${mismatches:-x} != 0 ]]; then
-        log "FAILED: $name $mode ($conns, $batch), exit $status:"
-        cat "$out" >&2
-        FAILED=1
-        return 0
-    fi
-    # The server's user and system time per line: over the whole invocation (warm-up and connecting
-    # included), so slightly pessimistic, like the CPU share.
+    measure_bench "$out" bench "127.0.0.1:$port" \
+        --conns "$conns" --batch "$batch" --len "$LEN" --secs "$SECS" --warmup "$WARMUP" "${tls_args[@]}"
+    if bench_failed "$out" "$name $mode ($conns, $batch)"; then return 0; fi
     awk -v name="$name" -v mode="$mode" -v conns="$conns" -v batch="$batch" \
-        -v utime=$((c1[0] - c0[0])) -v stime=$((c1[1] - c0[1])) -v hz="$CLK_TCK" -v t0="$t0" -v t1="$t1" \
-        -v measured="$SECS" -v warmup="$WARMUP" '
+        -v figures="$(server_figures "$(awk '/^lines\/s:/ { print $2 }' "$out")")" '
         /^lines\/s:/ { lines = $2 }
         /^batch round trip:/ { p50 = $5; p99 = $8 }
         /^client CPU:/ { share = $0; sub(/.*\(/, "", share); sub(/%.*/, "", share) }
-        END {
-            cpu = (utime + stime) / hz; wall = t1 - t0
-            total = lines * (measured + warmup)
-            userPerLine = 0; systemPerLine = 0
-            if (total > 0) { userPerLine = 1e6 * utime / hz / total; systemPerLine = 1e6 * stime / hz / total }
-            printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f\t%.0f\t%s\t%.2f\t%.2f\n", name, mode, conns, batch, lines, p50, p99, cpu, 100 * cpu / wall, share, userPerLine, systemPerLine
-        }' "$out"
+        END { printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, mode, conns, batch, lines, p50, p99, share, figures }' "$out"
 }
 
 record_median() { # RUNS_FILE: appends the run with the median lines/s to the results, and logs it
-    local count
-    count=$(wc -l <"$1")
-    ((count > 0)) || return 0
-    sort -t$'\t' -k5,5n "$1" | sed -n "$(((count + 1) / 2))p" | tee -a "$RESULTS" |
-        awk -F'\t' '{ printf "   %s %s (%s, %s): %s lines/s, p50 %s ms, p99 %s ms, server %s CPU-s (%s %%), client %s %%\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 }' >&2
+    median_row "$1" 5 | tee -a "$RESULTS" |
+        awk -F'\t' '{ printf "   %s %s (%s, %s): %s lines/s, p50 %s ms, p99 %s ms, server %s CPU-s (%s %%), client %s %%\n", $1, $2, $3, $4, $5, $6, $7, $9, $10, $8 }' >&2
 }
 
 port=$PORT_BASE
@@ -296,8 +176,8 @@ awk -F'\t' '
             split(row[i], f, "\t")
             key = f[2] "," f[3] "," f[4]
             ratio = (key in base && base[key] > 0) ? sprintf("%.2f", f[5] / base[key]) : "–"
-            perCPU = f[9] > 0 ? human(f[5] / (f[9] / 100)) : "–"
-            printf "| %s | %s | %s, %s | %s | %s | %s / %s | %s (%s %%) | %s | %s / %s | %s %% |\n", f[1], f[2], f[3], f[4], human(f[5]), ratio, f[6], f[7], f[8], f[9], perCPU, f[11], f[12], f[10]
+            perCPU = f[10] > 0 ? human(f[5] / (f[10] / 100)) : "–"
+            printf "| %s | %s | %s, %s | %s | %s | %s / %s | %s (%s %%) | %s | %s / %s | %s %% |\n", f[1], f[2], f[3], f[4], human(f[5]), ratio, f[6], f[7], f[9], f[10], perCPU, f[11], f[12], f[8]
         }
     }' "$RESULTS"
 

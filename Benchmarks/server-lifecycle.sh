@@ -1,4 +1,4 @@
-# Sourced by run.sh, memory.sh and resp.sh: the one server process they run at a time (SERVER_PID)
+# Sourced by run.sh, churn.sh, memory.sh and resp.sh: the one server process they run at a time (SERVER_PID)
 # and their work directory (WORK, set by the script), both cleaned up on exit or interruption.
 
 SERVER_PID=""
