@@ -58,7 +58,7 @@ extension HubWorker {
     /// after logging "open PEER" ("open CLIENT (via BALANCER)" behind a balancer).
     @inline(never)
     private func openLogger(_ peer: SocketAddress, proxied: ProxiedPeer?) -> Logger {
-        let logger = self.logger.forConnection(peer: peer, hub: index, via: proxied?.balancer)
+        let logger = self.logger.forConnection(peer: peer, hub: nil, via: proxied?.balancer)
         if let proxied, proxied.client != nil {
             logger.info("open \(peer) (via \(proxied.balancer))")
         } else if let proxied {

@@ -224,12 +224,13 @@ private final class LoggerBox {
 }
 
 extension Logger {
-    /// This logger with a connection's `peer`, `hub` and, behind a balancer, `via` (the
-    /// balancer) as metadata: how every log line about one connection names it.
-    func forConnection(peer: SocketAddress, hub: Int, via balancer: SocketAddress? = nil) -> Logger {
+    /// This logger with a connection's `peer`, `hub` (unless nil: a hub's own logger has it) and,
+    /// behind a balancer, `via` (the balancer) as metadata: how every log line about one connection
+    /// names it.
+    func forConnection(peer: SocketAddress, hub: Int?, via balancer: SocketAddress? = nil) -> Logger {
         var logger = self
         logger[metadataKey: "peer"] = .stringConvertible(peer)
-        logger[metadataKey: "hub"] = .stringConvertible(hub)
+        if let hub { logger[metadataKey: "hub"] = .stringConvertible(hub) }
         if let balancer { logger[metadataKey: "via"] = .stringConvertible(balancer) }
         return logger
     }

@@ -16,6 +16,23 @@ struct SocketTests {
         #expect(SocketAddress.unix(path: "/run/greenio.sock").description == "/run/greenio.sock")
     }
 
+    @Test("an IPv4 peer's host is what inet_ntop writes, for every octet width", arguments: [
+        "0.0.0.0", "127.0.0.1", "255.255.255.255", "10.0.100.9", "1.20.199.5", "99.100.101.255",
+    ])
+    func ipv4Host(_ text: String) throws {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(7878).bigEndian
+        #expect(inet_pton(AF_INET, text, &address.sin_addr) == 1)
+        let decoded = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                SocketAddress($0, length: socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        #expect(decoded == .ipv4(host: text, port: 7878))
+        #expect(decoded?.description == "\(text):7878")
+    }
+
     @Test("EVT-09 recv returns bytes, recvInto returns a count and fills the buffer")
     func returnTypes() async throws {
         try await onHub(limit: .seconds(10)) {

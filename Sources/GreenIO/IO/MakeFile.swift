@@ -44,18 +44,35 @@ struct FileMode {
     let reading: Bool
     let writing: Bool
     let binary: Bool
+
+    /// Binary read ("rb"), write ("wb") and both ("rwb"): the modes the typed constructors use, so
+    /// that making a connection's files parses no string.
+    static let readBinary = FileMode(reading: true, writing: false, binary: true)
+    static let writeBinary = FileMode(reading: false, writing: true, binary: true)
+    static let readWriteBinary = FileMode(reading: true, writing: true, binary: true)
+
     /// The raw object's mode: "rb", "wb" or "rwb".
-    var rawMode: String { (reading ? "r" : "") + (writing ? "w" : "") + "b" }
+    var rawMode: String { reading ? (writing ? "rwb" : "rb") : "wb" }
+
+    private init(reading: Bool, writing: Bool, binary: Bool) {
+        self.reading = reading
+        self.writing = writing
+        self.binary = binary
+    }
 
     /// Python's rules: any mix of "r", "w" and "b"; "w" means write; read unless only writing.
     /// - Throws: `IOError` `.invalidArgument` "invalid mode 'x' (only r, w, b allowed)".
     init(_ mode: String) throws {
-        guard mode.allSatisfy({ $0 == "r" || $0 == "w" || $0 == "b" }) else {
-            throw IOError.invalidArgument("invalid mode '\(mode)' (only r, w, b allowed)")
+        var reading = false, writing = false, binary = false
+        for byte in mode.utf8 {
+            switch byte {
+            case UInt8(ascii: "r"): reading = true
+            case UInt8(ascii: "w"): writing = true
+            case UInt8(ascii: "b"): binary = true
+            default: throw IOError.invalidArgument("invalid mode '\(mode)' (only r, w, b allowed)")
+            }
         }
-        writing = mode.contains("w")
-        reading = mode.contains("r") || !writing
-        binary = mode.contains("b")
+        self.init(reading: reading || !writing, writing: writing, binary: binary)
     }
 }
 
@@ -81,15 +98,15 @@ extension RawSocket {
         let size = (buffering ?? -1) < 0 ? defaultBufferSize : (buffering ?? defaultBufferSize)
         if size == 0 {
             guard fileMode.binary else { throw IOError.invalidArgument("unbuffered streams must be binary") }
-            return .raw(try makeSocketIO(mode: mode))
+            return .raw(try makeSocketIO(fileMode))
         }
         let binary: SocketFile
         if fileMode.reading && fileMode.writing {
-            binary = .pair(try buffered(mode) { try BufferedRWPair($0, bufferSize: size) })
+            binary = .pair(try buffered(fileMode) { try BufferedRWPair($0, bufferSize: size) })
         } else if fileMode.reading {
-            binary = .reader(try buffered(mode) { try BufferedReader($0, bufferSize: size) })
+            binary = .reader(try buffered(fileMode) { try BufferedReader($0, bufferSize: size) })
         } else {
-            binary = .writer(try buffered(mode) { try BufferedWriter($0, bufferSize: size) })
+            binary = .writer(try buffered(fileMode) { try BufferedWriter($0, bufferSize: size) })
         }
         if fileMode.binary { return binary }
         let reader: (any BinaryReading)? = binary.pair?.reader ?? binary.reader
@@ -112,25 +129,25 @@ extension RawSocket {
     /// A buffered reader on this socket (`makefile("rb", buffering: bufferSize)`).
     /// - Throws: `IOError` `.invalidArgument` "buffer size must be strictly positive".
     public func makeReader(bufferSize: Int = defaultBufferSize) throws -> BufferedReader {
-        try buffered("rb") { try BufferedReader($0, bufferSize: bufferSize) }
+        try buffered(.readBinary) { try BufferedReader($0, bufferSize: bufferSize) }
     }
 
     /// A buffered writer on this socket (`makefile("wb", buffering: bufferSize)`).
     /// - Throws: `IOError` `.invalidArgument` "buffer size must be strictly positive".
     public func makeWriter(bufferSize: Int = defaultBufferSize) throws -> BufferedWriter {
-        try buffered("wb") { try BufferedWriter($0, bufferSize: bufferSize) }
+        try buffered(.writeBinary) { try BufferedWriter($0, bufferSize: bufferSize) }
     }
 
     /// A buffered reader and writer on this socket (`makefile("rwb", buffering: bufferSize)`).
     /// - Throws: `IOError` `.invalidArgument` "buffer size must be strictly positive".
     public func makeReadWritePair(bufferSize: Int = defaultBufferSize) throws -> BufferedRWPair {
-        try buffered("rwb") { try BufferedRWPair($0, bufferSize: bufferSize) }
+        try buffered(.readWriteBinary) { try BufferedRWPair($0, bufferSize: bufferSize) }
     }
 
     /// Makes a raw file object (taking a file reference) and wraps it; on failure the reference
     /// is released again.
-    private func buffered<File>(_ mode: String, _ wrap: (SocketIO) throws -> File) throws -> File {
-        let raw = try makeSocketIO(mode: mode)
+    private func buffered<File>(_ mode: FileMode, _ wrap: (SocketIO) throws -> File) throws -> File {
+        let raw = try makeSocketIO(mode)
         do {
             return try wrap(raw)
         } catch {

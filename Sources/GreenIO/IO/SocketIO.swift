@@ -43,16 +43,23 @@ public final class SocketIO: @unchecked Sendable {
     ///
     /// - Parameter mode: one of "r", "w", "rw", "rb", "wb", "rwb"; normalised to end in "b".
     /// - Throws: `IOError` `.invalidArgument` "invalid mode: 'x'" for anything else.
-    public init(_ socket: any RawSocket, mode: String) throws {
-        guard ["r", "w", "rw", "rb", "wb", "rwb"].contains(mode) else {
-            throw IOError.invalidArgument("invalid mode: '\(mode)'")
+    public convenience init(_ socket: any RawSocket, mode: String) throws {
+        switch mode {
+        case "r", "rb": self.init(socket, fileMode: .readBinary)
+        case "w", "wb": self.init(socket, fileMode: .writeBinary)
+        case "rw", "rwb": self.init(socket, fileMode: .readWriteBinary)
+        default: throw IOError.invalidArgument("invalid mode: '\(mode)'")
         }
+    }
+
+    /// Makes a raw file object over `socket` in a validated mode (its `rawMode`).
+    init(_ socket: any RawSocket, fileMode: FileMode) {
         self.socket = socket
         plainSocket = socket as? Socket
         tlsSocket = socket as? TLSSocket
-        self.mode = mode.hasSuffix("b") ? mode : mode + "b"
-        reading = mode.contains("r")
-        writing = mode.contains("w")
+        mode = fileMode.rawMode
+        reading = fileMode.reading
+        writing = fileMode.writing
     }
 
     deinit {
@@ -335,7 +342,12 @@ extension RawSocket {
     /// - Parameter mode: any combination of "r", "w" and "b" ("" and "b" mean read).
     /// - Throws: `IOError` `.invalidArgument` "invalid mode 'x' (only r, w, b allowed)".
     public func makeSocketIO(mode: String = "rb") throws -> SocketIO {
-        let file = try SocketIO(self, mode: FileMode(mode).rawMode)
+        try makeSocketIO(FileMode(mode))
+    }
+
+    /// `makeSocketIO(mode:)` for a validated mode.
+    func makeSocketIO(_ mode: FileMode) throws -> SocketIO {
+        let file = SocketIO(self, fileMode: mode)
         retainFileReference()
         return file
     }

@@ -110,15 +110,39 @@ public enum SocketAddress: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// "a.b.c.d" for an IPv4 address (host byte order): what `inet_ntop` writes, without its
+    /// `sprintf` and the arrays around it — a server decodes one address per accepted connection.
+    /// At most 15 bytes, so the string is stored inline.
+    static func dottedQuad(_ address: UInt32) -> String {
+        String(unsafeUninitializedCapacity: 15) { text in
+            var count = 0
+            for shift in stride(from: 24, through: 0, by: -8) {
+                if shift != 24 {
+                    text[count] = UInt8(ascii: ".")
+                    count += 1
+                }
+                let octet = UInt8(truncatingIfNeeded: address >> UInt32(shift))
+                if octet >= 100 {
+                    text[count] = UInt8(ascii: "0") + octet / 100
+                    count += 1
+                }
+                if octet >= 10 {
+                    text[count] = UInt8(ascii: "0") + octet / 10 % 10
+                    count += 1
+                }
+                text[count] = UInt8(ascii: "0") + octet % 10
+                count += 1
+            }
+            return count
+        }
+    }
+
     /// Decodes a C socket address; nil for families GreenIO does not know.
     init?(_ storage: UnsafePointer<sockaddr>, length: socklen_t) {
         switch Int32(storage.pointee.sa_family) {
         case AF_INET:
             let address = UnsafeRawPointer(storage).loadUnaligned(as: sockaddr_in.self)
-            var sinAddr = address.sin_addr
-            var text = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
-            inet_ntop(AF_INET, &sinAddr, &text, socklen_t(text.count))
-            self = .ipv4(host: String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self),
+            self = .ipv4(host: Self.dottedQuad(UInt32(bigEndian: address.sin_addr.s_addr)),
                          port: Int(UInt16(bigEndian: address.sin_port)))
         case AF_INET6:
             let address = UnsafeRawPointer(storage).loadUnaligned(as: sockaddr_in6.self)

@@ -25,7 +25,7 @@ extension HubWorker {
     /// (proxy header KIND: DETAIL)" (a warning for an untrusted peer).
     @inline(never)
     func refuse(_ client: Socket, peer: SocketAddress, _ refusal: ProxyRefusal) {
-        let logger = self.logger.forConnection(peer: peer, hub: index)
+        let logger = self.logger.forConnection(peer: peer, hub: nil)
         guard let error = refusal.error else {
             return finish(client, peer: peer, logger: logger, reason: .serverStopping, connection: nil)
         }
