@@ -56,19 +56,22 @@ EOF
 
 # --- servers -----------------------------------------------------------------------------------------
 # start_NAME MODE PORT: exec the server in the foreground on 127.0.0.1:PORT.
+# greenio serve's line limit: its default (64 KiB), or LEN when the lines are longer (the C reference and
+# nio-echo take lines up to 1 MiB).
+MAX_LINE=$(( ${LEN:-64} > 65536 ? ${LEN:-64} : 65536 ))
 start_greenio() {
     if [[ $1 == tls ]]; then
-        OPENSSL_CONF=$TLS_CONF exec "$GREENIO" serve --host 127.0.0.1 --port "$2" --tls --cert "$CERT" --key "$KEY"
+        OPENSSL_CONF=$TLS_CONF exec "$GREENIO" serve --host 127.0.0.1 --port "$2" --max-line "$MAX_LINE" --tls --cert "$CERT" --key "$KEY"
     else
-        exec "$GREENIO" serve --host 127.0.0.1 --port "$2"
+        exec "$GREENIO" serve --host 127.0.0.1 --port "$2" --max-line "$MAX_LINE"
     fi
 }
 if [[ -n ${BASELINE:-} ]]; then SERVERS_ALL+=(baseline); fi
 start_baseline() {
     if [[ $1 == tls ]]; then
-        OPENSSL_CONF=$TLS_CONF exec "$BASELINE" serve --host 127.0.0.1 --port "$2" --tls --cert "$CERT" --key "$KEY"
+        OPENSSL_CONF=$TLS_CONF exec "$BASELINE" serve --host 127.0.0.1 --port "$2" --max-line "$MAX_LINE" --tls --cert "$CERT" --key "$KEY"
     else
-        exec "$BASELINE" serve --host 127.0.0.1 --port "$2"
+        exec "$BASELINE" serve --host 127.0.0.1 --port "$2" --max-line "$MAX_LINE"
     fi
 }
 start_nio() {

@@ -24,6 +24,21 @@ struct CLIBenchTests {
         #expect(run.errors.contains("t=1s lines/s="), "\(run.errors)")
     }
 
+    @Test("bench with one 1 MiB line in flight (--batch 1) against greenio serve --max-line 1 MiB: every echo checked, exit 0", arguments: [false, true])
+    func benchLongLines(tls: Bool) async throws {
+        let server = try startServer(["--max-line", "1048576"] + (tls ? ["--tls"] : []))
+        defer { server.terminate() }
+        let run = try await onHub(limit: .seconds(40)) { () -> BenchRun in
+            let port = tls ? try await server.tlsListening().port : try await server.listeningPort()
+            return try await runBench(["127.0.0.1:\(port)", "--conns", "2", "--batch", "1", "--len", "1048576",
+                                       "--secs", "1", "--warmup", "0.2"] + (tls ? ["--tls", "--insecure"] : []))
+        }
+        #expect(run.status == 0, "stdout: \(run.output)\nstderr: \(run.errors)")
+        #expect((run.figure("lines/s") ?? 0) > 0, "\(run.output)")
+        #expect(run.figure("mismatches") == 0, "\(run.output)")
+        #expect(run.figure("errors") == 0, "\(run.output)")
+    }
+
     @Test("pingpong --hubs 2: one pair per hub at once, a rate per run and the median of their sums; --hubs 0 is a usage error")
     func pingPongOnTwoHubs() async throws {
         let run = try await onHub(limit: .seconds(40)) { () -> BenchRun in
@@ -128,6 +143,8 @@ struct CLIBenchTests {
         ["bench", "127.0.0.1:7878", "--len", "1"],
         ["bench", "127.0.0.1:7878", "--len", "15"],
         ["bench", "127.0.0.1:7878", "--batch", "8192", "--len", "64"],
+        ["bench", "127.0.0.1:7878", "--batch", "2", "--len", "200000"],
+        ["bench", "127.0.0.1:7878", "--len", "16777217"],
         ["bench", "127.0.0.1:7878", "--secs", "0"],
         ["bench", "127.0.0.1:7878", "--warmup=-1"],
         ["bench", "127.0.0.1:7878", "--timeout", "0"],

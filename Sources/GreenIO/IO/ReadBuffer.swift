@@ -9,7 +9,11 @@ import Glibc
 /// when a read needs it. Its first allocation is small (`smallCapacity`, which the allocator serves
 /// from its per-thread cache) unless the first read into the previous one brought more than half of
 /// that: a peer that sends a line at a time then costs no trip to the general heap per line, and one
-/// that sends batches still gets each batch in one read.
+/// that sends batches still gets each batch in one read. A buffer that had to grow (long lines,
+/// large batches) is given back too, but its size is remembered (up to `largestRememberedCapacity`):
+/// the next first allocation has it, so a stream of 64 KiB lines is read in large reads into one
+/// allocation per batch instead of growing from `normalCapacity` by doubling, one read and one copy
+/// per step, every time. A first read that brings no more than `normalCapacity` forgets it.
 struct ReadBuffer {
     private(set) var storage = UnsafeMutableRawBufferPointer(start: nil, count: 0)
     private(set) var start = 0
@@ -23,6 +27,12 @@ struct ReadBuffer {
     private(set) var readsAreLarge = false
     /// No read has gone into the current allocation yet.
     private var awaitingFirstRead = false
+    /// The size a grown buffer had when it was last given back (0: none, or forgotten).
+    private(set) var rememberedCapacity = 0
+    /// The current allocation grew (a request needed more than it had).
+    private var grew = false
+    /// The largest grown size remembered: 1 MiB.
+    static let largestRememberedCapacity = 1 << 20
     /// How many of the buffered bytes, from the first, are known to hold no `\n`: a line arriving
     /// in small pieces is searched once, however many calls and reads it takes. Handing bytes out
     /// shortens it; putting bytes back (`unread`) resets it.
@@ -61,13 +71,16 @@ struct ReadBuffer {
         let wanted = Swift.max(minimum, 1)
         if storage.count - end < wanted {
             if storage.baseAddress == nil {
-                let first = readsAreLarge ? normalCapacity : Swift.min(ReadBuffer.smallCapacity, normalCapacity)
+                let first = readsAreLarge ? Swift.max(normalCapacity, rememberedCapacity)
+                    : Swift.min(ReadBuffer.smallCapacity, normalCapacity)
                 storage = .allocate(byteCount: Swift.max(first, wanted), alignment: 1)
                 awaitingFirstRead = true
+                grew = false
             } else if start > 0 && storage.count - count >= wanted && storage.count >= normalCapacity {
                 compact()
             } else {
                 reallocate(capacity: Swift.max(normalCapacity, count + wanted, storage.count * 2))
+                grew = true
             }
         }
         return UnsafeMutableRawBufferPointer(rebasing: storage[end...])
@@ -78,6 +91,7 @@ struct ReadBuffer {
         end += n
         if awaitingFirstRead {
             readsAreLarge = n > ReadBuffer.smallCapacity / 2
+            if n <= normalCapacity { rememberedCapacity = 0 }
             awaitingFirstRead = false
         }
     }
@@ -103,8 +117,14 @@ struct ReadBuffer {
         if start == end {
             start = 0
             end = 0
-            // A long line or a large read grew the buffer: give the memory back.
-            if storage.count > normalCapacity { reallocate(capacity: 0) }
+            // A long line or a large read grew the buffer: give the memory back, remembering
+            // how large the next one should start.
+            if storage.count > normalCapacity {
+                if grew || rememberedCapacity > 0 {
+                    rememberedCapacity = Swift.min(storage.count, ReadBuffer.largestRememberedCapacity)
+                }
+                reallocate(capacity: 0)
+            }
         }
     }
 

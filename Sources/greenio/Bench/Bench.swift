@@ -30,7 +30,7 @@ struct Bench: ParsableCommand {
     @Option(help: ArgumentHelp("Lines in flight per connection (sent with one write).", valueName: "lines"))
     var batch = 1
 
-    @Option(help: ArgumentHelp("Bytes per line, the \\n included (at least \(BenchBatch.minimumLineLength)).",
+    @Option(help: ArgumentHelp("Bytes per line, the \\n included (at least \(BenchBatch.minimumLineLength); up to 256 KiB a batch, or 16 MiB with --batch 1).",
                                valueName: "bytes"))
     var len = 64
 
@@ -57,17 +57,21 @@ struct Bench: ParsableCommand {
     /// echo, so a batch must fit in the socket buffers between the two ends, or both would wait
     /// for ever (a server that echoes as it reads stops reading once its replies cannot go out).
     static let maximumBatchBytes = 256 * 1024
+    /// The longest line with `--batch 1`: a line server reads a whole line before it echoes any
+    /// of it, so one line of any length cannot wait for ever as a batch can; 16 MiB bounds the
+    /// memory both ends hold.
+    static let maximumLineBytes = 16 << 20
 
     func validate() throws {
         guard (1...10_000).contains(conns) else { throw ValidationError("--conns must be in 1...10000") }
         guard (1...Self.maximumBatchBytes).contains(batch) else {
             throw ValidationError("--batch must be in 1...\(Self.maximumBatchBytes)")
         }
-        guard (BenchBatch.minimumLineLength...Self.maximumBatchBytes).contains(len) else {
-            throw ValidationError("--len must be in \(BenchBatch.minimumLineLength)...\(Self.maximumBatchBytes)")
+        guard (BenchBatch.minimumLineLength...Self.maximumLineBytes).contains(len) else {
+            throw ValidationError("--len must be in \(BenchBatch.minimumLineLength)...\(Self.maximumLineBytes)")
         }
-        guard batch * len <= Self.maximumBatchBytes else {
-            throw ValidationError("--batch × --len must be at most \(Self.maximumBatchBytes) bytes")
+        guard batch == 1 || batch * len <= Self.maximumBatchBytes else {
+            throw ValidationError("--batch × --len must be at most \(Self.maximumBatchBytes) bytes (one line of up to \(Self.maximumLineBytes) with --batch 1)")
         }
         guard secs.isFinite, secs > 0, secs <= 86_400 else { throw ValidationError("--secs must be in (0, 86400]") }
         guard warmup.isFinite, warmup >= 0, warmup <= 86_400 else { throw ValidationError("--warmup must be in [0, 86400]") }
