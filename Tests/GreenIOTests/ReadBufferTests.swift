@@ -52,4 +52,19 @@ struct ReadBufferTests {
         #expect(buffer.rememberedCapacity == ReadBuffer.largestRememberedCapacity)
         #expect(buffer.freeSpace(atLeast: 1).count == 1 << 20)
     }
+
+    @Test("a first read that fills its whole allocation doubles the next one, up to 1 MiB")
+    func fullReadsDouble() {
+        var buffer = ReadBuffer(normalCapacity: 8192)
+        defer { buffer.deallocate() }
+        var sizes: [Int] = []
+        for _ in 0..<10 {
+            let space = buffer.freeSpace(atLeast: 1)
+            sizes.append(space.count)
+            buffer.didFill(space.count)
+            buffer.consume(space.count)
+            buffer.releaseIfEmpty()  // as the reader does before it waits
+        }
+        #expect(sizes == [1_000, 8192, 16_384, 32_768, 65_536, 131_072, 262_144, 524_288, 1 << 20, 1 << 20])
+    }
 }

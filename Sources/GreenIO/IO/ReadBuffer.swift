@@ -13,7 +13,9 @@ import Glibc
 /// large batches) is given back too, but its size is remembered (up to `largestRememberedCapacity`):
 /// the next first allocation has it, so a stream of 64 KiB lines is read in large reads into one
 /// allocation per batch instead of growing from `normalCapacity` by doubling, one read and one copy
-/// per step, every time. A first read that brings no more than `normalCapacity` forgets it.
+/// per step, every time. A first read that fills its whole allocation doubles the remembered size
+/// (a peer streaming batches larger than the buffer gets them in one read and one echo); one that
+/// brings no more than `normalCapacity` forgets it.
 struct ReadBuffer {
     private(set) var storage = UnsafeMutableRawBufferPointer(start: nil, count: 0)
     private(set) var start = 0
@@ -91,7 +93,13 @@ struct ReadBuffer {
         end += n
         if awaitingFirstRead {
             readsAreLarge = n > ReadBuffer.smallCapacity / 2
-            if n <= normalCapacity { rememberedCapacity = 0 }
+            if end == storage.count && storage.count >= normalCapacity {
+                // The read filled the whole allocation: the peer streams faster than one buffer
+                // drains, so the next one starts twice as large (reads and sends of whole batches).
+                rememberedCapacity = Swift.min(storage.count * 2, ReadBuffer.largestRememberedCapacity)
+            } else if n <= normalCapacity {
+                rememberedCapacity = 0
+            }
             awaitingFirstRead = false
         }
     }
@@ -121,7 +129,8 @@ struct ReadBuffer {
             // how large the next one should start.
             if storage.count > normalCapacity {
                 if grew || rememberedCapacity > 0 {
-                    rememberedCapacity = Swift.min(storage.count, ReadBuffer.largestRememberedCapacity)
+                    rememberedCapacity = Swift.max(rememberedCapacity,
+                                                   Swift.min(storage.count, ReadBuffer.largestRememberedCapacity))
                 }
                 reallocate(capacity: 0)
             }
