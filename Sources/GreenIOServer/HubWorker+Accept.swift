@@ -52,17 +52,7 @@ extension HubWorker {
             state.slots.connectionStarted()
             state.metrics.accepted.increment()
             state.metrics.active.record(state.slots.count)
-            liveConnections += 1
-            if connectionTasks == nil {
-                hub.spawn { await self.serve(client, peer: peer, proxy: proxy) }
-            } else {
-                let id = nextConnectionID
-                nextConnectionID &+= 1
-                connectionTasks?[id] = hub.spawn {
-                    await self.serve(client, peer: peer, proxy: proxy)
-                    self.connectionTasks?[id] = nil
-                }
-            }
+            dispatch(client, peer: peer, proxy: proxy, hub: hub)
         }
     }
 

@@ -101,6 +101,7 @@ extension HubWorker {
         }
         socket.close()
         liveConnections -= 1
+        openConnections.subtract(1, ordering: .relaxed)
         if draining && liveConnections == 0 { drainedEvent.signal() }
         state.slots.connectionEnded()
         state.metrics.active.record(state.slots.count)

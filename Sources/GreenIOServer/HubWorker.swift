@@ -16,8 +16,15 @@ final class HubWorker: @unchecked Sendable {
     let slotEvent: WakeEvent
     /// Signalled when the hub's last connection ends during the drain.
     let drainedEvent: WakeEvent
+    /// Connections handed to this hub by the accepting hub (`.leastConnections`).
+    let handoff: ConnectionHandoff
+    /// Connections this hub serves or has been handed and will serve (any thread reads it: the
+    /// accepting hub picks the hub with the fewest).
+    let openConnections = Atomic<Int>(0)
     /// Connections this hub has accepted.
     let acceptedCount = Atomic<Int>(0)
+    /// Connections this hub has started serving (accepted here or handed over).
+    let servedCount = Atomic<Int>(0)
     /// Set once the hub's accept loops run (or the hub failed to start them).
     let ready = OneShot<Void>()
     /// Set once the hub's thread has served its last connection.
@@ -40,10 +47,12 @@ final class HubWorker: @unchecked Sendable {
         stopEvent = try WakeEvent()
         slotEvent = try WakeEvent()
         drainedEvent = try WakeEvent()
+        handoff = try ConnectionHandoff()
         var logger = state.logger
         logger[metadataKey: "hub"] = .stringConvertible(index)
         self.logger = logger
         state.slots.register(slotEvent)
+        state.balancer?.add(self)
     }
 
     /// Starts the hub's thread with its listening descriptors.
@@ -105,11 +114,14 @@ final class HubWorker: @unchecked Sendable {
         let acceptLoops = listeners.map { listener in
             hub.spawn { await self.acceptConnections(on: listener.socket, hub: hub, proxy: listener.proxy) }
         }
+        let handoffLoop = state.balancer.map { _ in hub.spawn { await self.receiveHandoffs(hub: hub) } }
         ready.fulfill(())
         // Only cancellation (the hub stopping) ends this wait early; either way, drain.
         _ = try? await stopEvent.wait()
         for loop in acceptLoops { loop.cancel() }
         for listener in listeners { listener.socket.close() }
+        handoffLoop?.cancel()
+        refuseHandoffs()
         // Woken by the last connection's end, not by polling: on virtual time a poll every few
         // milliseconds made a 30 s drain thousands of clock jumps.
         draining = true

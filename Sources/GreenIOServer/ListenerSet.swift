@@ -2,9 +2,10 @@ import GreenIO
 import Glibc
 
 /// A server's listening sockets, bound on the calling thread before its hubs start (so a bind
-/// error is thrown by `start()` and a port 0 is known at once): for each hub, one descriptor per
-/// configured address. TCP hubs each get their own socket on the same port (`SO_REUSEPORT` when
-/// there are several); a Unix socket is bound once and shared through `dup`.
+/// error is thrown by `start()` and a port 0 is known at once): for each accepting hub, one
+/// descriptor per configured address. TCP hubs each get their own socket on the same port
+/// (`SO_REUSEPORT` when there are several); a Unix socket is bound once and shared through `dup`.
+/// With `.leastConnections` only hub 0 accepts, and only it gets descriptors.
 struct ListenerSet: ~Copyable {
     /// Per hub, the listening descriptors (detached: each hub adopts its own).
     private(set) var descriptors: [[Int32]]
@@ -63,11 +64,11 @@ struct ListenerSet: ~Copyable {
         var fds: [Int32] = []
         do {
             var bound = address
-            for _ in 0..<configuration.hubs {
+            for _ in 0..<configuration.acceptingHubs {
                 let socket = try Socket(family: address.family)
                 do {
                     try socket.setOption(.reuseAddress, true)
-                    if configuration.hubs > 1 { try socket.setOption(.reusePort, true) }
+                    if configuration.acceptingHubs > 1 { try socket.setOption(.reusePort, true) }
                     try socket.bind(to: bound)
                     try socket.listen(backlog: configuration.backlog)
                     if fds.isEmpty { bound = try socket.localAddress() }
@@ -101,7 +102,7 @@ struct ListenerSet: ~Copyable {
         }
         let first = socket.detach()
         var fds = [first]
-        for _ in 1..<configuration.hubs {
+        for _ in 1..<configuration.acceptingHubs {
             let copy = dup(first)
             guard copy >= 0 else {
                 let error = IOError.system(.current)

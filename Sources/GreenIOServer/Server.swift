@@ -78,9 +78,21 @@ public final class Server: Sendable {
     /// Connections being served now, over all hubs.
     public var activeConnectionCount: Int { state.slots.count }
 
-    /// How many connections each hub has accepted so far (hub order).
+    /// How many connections each hub has accepted so far (hub order). With `.leastConnections`
+    /// hub 0 accepts them all; `openConnectionsPerHub` shows where they are served.
     public var acceptedCountPerHub: [Int] {
         workers.map { $0.acceptedCount.load(ordering: .relaxed) }
+    }
+
+    /// How many connections each hub has served so far (hub order), those handed to it included.
+    public var servedCountPerHub: [Int] {
+        workers.map { $0.servedCount.load(ordering: .relaxed) }
+    }
+
+    /// How many connections each hub serves now (hub order), those handed to it and not yet
+    /// started included.
+    public var openConnectionsPerHub: [Int] {
+        workers.map { $0.openConnections.load(ordering: .relaxed) }
     }
 
     private var workers: [HubWorker] {
@@ -159,7 +171,10 @@ public final class Server: Sendable {
     private func logListening() {
         let names = localAddresses.map(\.description).joined(separator: ", ")
         configuration.logger.notice("listening on \(names)\(configuration.tls == nil ? "" : " (tls)")")
-        if configuration.hubs > 1 { configuration.logger.notice("serving on \(configuration.hubs) hubs (SO_REUSEPORT)") }
+        if configuration.hubs > 1 {
+            let balancing = configuration.acceptBalancing == .leastConnections ? "least connections" : "SO_REUSEPORT"
+            configuration.logger.notice("serving on \(configuration.hubs) hubs (\(balancing))")
+        }
         logProxyProtocol()
     }
 

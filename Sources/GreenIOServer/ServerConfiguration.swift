@@ -9,10 +9,13 @@ public struct ServerConfiguration: Sendable {
     /// Serve TLS with this server context (the handshake runs in each connection's own green
     /// thread, within `policy.handshakeTimeout`); nil for plain TCP.
     public var tls: TLSContext?
-    /// How many hubs (threads) accept and serve connections. Each hub has its own listener on
-    /// every TCP address (`SO_REUSEPORT`, so the kernel spreads connections over them) and serves
-    /// the connections it accepted. Default 1.
+    /// How many hubs (threads) accept and serve connections. Default 1.
     public var hubs = 1
+    /// How connections are spread over the hubs: `.kernelHash` (the default: each hub has its own
+    /// listener on every TCP address, `SO_REUSEPORT`, and serves what it accepted) or
+    /// `.leastConnections` (hub 0 accepts and hands each connection to the hub serving the fewest).
+    /// Nothing changes with one hub.
+    public var acceptBalancing = AcceptBalancing.kernelHash
     /// The per-connection limits.
     public var policy = ConnectionPolicy()
     /// PROXY protocol headers required on some or all listeners (behind a load balancer), and
@@ -39,6 +42,9 @@ public struct ServerConfiguration: Sendable {
     public init(host: String = "127.0.0.1", port: Int, tls: TLSContext? = nil) {
         self.init(addresses: [.tcp(host: host, port: port)], tls: tls)
     }
+
+    /// How many hubs accept: all of them, or hub 0 alone with `.leastConnections`.
+    var acceptingHubs: Int { acceptBalancing == .leastConnections ? 1 : hubs }
 
     /// Checks the values.
     /// - Throws: `ServerError` naming the first value out of range.

@@ -9,6 +9,8 @@ final class ServerState: Sendable {
     let handler: ServerConnectionHandler
     let metrics: ServerMetrics
     let slots: ConnectionSlots
+    /// The hubs to hand connections to, with `.leastConnections` and several hubs; else nil.
+    let balancer: ConnectionBalancer?
     private let draining = Atomic<Bool>(false)
     private let drainUntil = Mutex(Deadline.distantFuture)
     private let firstFailure = Mutex<ServerError?>(nil)
@@ -21,6 +23,7 @@ final class ServerState: Sendable {
         self.handler = handler
         metrics = ServerMetrics(factory: configuration.metricsFactory)
         slots = ConnectionSlots(limit: configuration.policy.maxConnections)
+        balancer = configuration.acceptBalancing == .leastConnections && configuration.hubs > 1 ? ConnectionBalancer() : nil
         tls = Mutex(configuration.tls)
     }
 

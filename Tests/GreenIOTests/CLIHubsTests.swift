@@ -69,6 +69,32 @@ struct CLIHubsTests {
         #expect(counts.count == 2 && counts.allSatisfy { $0 > 0 }, "\(server.errorText())")
     }
 
+    @Test("--hubs 2 --balance least-connections: 10 connections held open are served 5 and 5, as the shutdown line and the open lines say")
+    func leastConnectionsOnTwoHubs() async throws {
+        let server = try startServer(["--hubs", "2", "--balance", "least-connections", "--drain", "0"])
+        defer { server.terminate() }
+        try await onHub(limit: .seconds(40)) {
+            let port = try await server.listeningPort()
+            var sockets: [Socket] = []
+            defer { sockets.forEach { $0.close() } }
+            for index in 0..<10 {
+                let socket = try await connectToServer(port: port)
+                sockets.append(socket)
+                let line = "connection \(index)\n"
+                try await socket.sendAll(bytes(line))
+                #expect(text(try await receive(socket, count: line.utf8.count)) == line)
+            }
+            server.send(SIGTERM)
+            #expect(try await server.waitForExit(deadline: .after(.seconds(10))) == 0)
+        }
+        let log = server.errorText()
+        #expect(try perHubCounts(log) == [5, 5], "\(log)")
+        for hub in 0..<2 {
+            let opened = log.split(separator: "\n").filter { $0.hasPrefix("open ") && $0.hasSuffix(" hub=\(hub)") }
+            #expect(opened.count == 5, "hub \(hub): \(log)")
+        }
+    }
+
     @Test("--hubs 0 is a usage error")
     func invalidHubCount() async throws {
         let server = try startServer(["--hubs", "0"])

@@ -12,6 +12,21 @@ enum ServeProtocol: String, ExpressibleByArgument, CaseIterable, Sendable {
     case resp
 }
 
+/// How `greenio serve --hubs N` spreads connections (`AcceptBalancing`).
+enum ServeBalance: String, ExpressibleByArgument, CaseIterable, Sendable {
+    /// Each hub accepts on its own SO_REUSEPORT listener; the kernel's hash picks the hub.
+    case hash
+    /// Hub 0 accepts and hands each connection to the hub serving the fewest.
+    case leastConnections = "least-connections"
+
+    var acceptBalancing: AcceptBalancing {
+        switch self {
+        case .hash: .kernelHash
+        case .leastConnections: .leastConnections
+        }
+    }
+}
+
 /// `greenio serve`: a `GreenIOServer.Server` with the echo or the RESP handler.
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -23,7 +38,7 @@ struct Serve: ParsableCommand {
             "open PEER" and "close PEER (REASON)" for each connection (with --hubs N > 1, \
             "hub=K" names the hub serving it). SIGINT or SIGTERM close the listeners, give open \
             connections --drain seconds to finish, close the rest, and exit with code 0 after \
-            "connections per hub: hub0=A …". SIGHUP reads --cert and --key again: new \
+            "connections per hub: hub0=A …" (connections each hub served). SIGHUP reads --cert and --key again: new \
             connections get the new certificate ("reloaded the certificate: sha256 …"), open ones \
             keep theirs, and files that do not load change nothing ("reload failed, keeping the \
             current certificate: …"). Out of descriptors (or memory), it logs "accept \
@@ -65,9 +80,14 @@ struct Serve: ParsableCommand {
     var maxBulk: Int?
 
     @Option(help: ArgumentHelp(
-        "Serve on this many hubs (threads), each accepting on its own SO_REUSEPORT listener.",
+        "Serve on this many hubs (threads), each accepting on its own SO_REUSEPORT listener (see --balance).",
         valueName: "n"))
     var hubs = 1
+
+    @Option(help: ArgumentHelp(
+        "With --hubs N > 1: hash (each hub accepts; the kernel picks by a hash of the connection) or least-connections (hub 0 accepts and hands each connection to the hub serving the fewest).",
+        valueName: "mode"))
+    var balance = ServeBalance.hash
 
     @Option(help: ArgumentHelp(
         "After SIGINT or SIGTERM, how long open connections may go on before they are closed.",
@@ -118,6 +138,7 @@ struct Serve: ParsableCommand {
             let tls = try tlsSettings?.makeContext()
             var configuration = ServerConfiguration(host: host, port: port, tls: tls?.context)
             configuration.hubs = hubs
+            configuration.acceptBalancing = balance.acceptBalancing
             configuration.policy.lineTimeout = lineTimeout
             configuration.policy.maxLineLength = maxLine
             configuration.policy.maxConnections = maxConnections
@@ -129,7 +150,7 @@ struct Serve: ParsableCommand {
             let handler = try makeHandler()
             let server = try Server(configuration: configuration, handler: handler)
             defer {
-                let counts = server.acceptedCountPerHub.enumerated().map { "hub\($0.offset)=\($0.element)" }
+                let counts = server.servedCountPerHub.enumerated().map { "hub\($0.offset)=\($0.element)" }
                 if !counts.isEmpty { StandardStreams.printError("connections per hub: " + counts.joined(separator: " ")) }
             }
             try server.run(whenListening: { server in
