@@ -57,21 +57,23 @@ EOF
 # --- servers -----------------------------------------------------------------------------------------
 # start_NAME MODE PORT: exec the server in the foreground on 127.0.0.1:PORT.
 # greenio serve's line limit: its default (64 KiB), or LEN when the lines are longer (the C reference and
-# nio-echo take lines up to 1 MiB).
+# nio-echo take lines up to 1 MiB). GREENIO_ARGS: more options for greenio serve (and BASELINE's), e.g.
+# "--log-level notice" to drop the per-connection log lines the other servers do not write.
 MAX_LINE=$(( ${LEN:-64} > 65536 ? ${LEN:-64} : 65536 ))
+read -r -a GREENIO_EXTRA <<<"${GREENIO_ARGS:-}"
 start_greenio() {
     if [[ $1 == tls ]]; then
-        OPENSSL_CONF=$TLS_CONF exec "$GREENIO" serve --host 127.0.0.1 --port "$2" --max-line "$MAX_LINE" --tls --cert "$CERT" --key "$KEY"
+        OPENSSL_CONF=$TLS_CONF exec "$GREENIO" serve --host 127.0.0.1 --port "$2" --max-line "$MAX_LINE" "${GREENIO_EXTRA[@]}" --tls --cert "$CERT" --key "$KEY"
     else
-        exec "$GREENIO" serve --host 127.0.0.1 --port "$2" --max-line "$MAX_LINE"
+        exec "$GREENIO" serve --host 127.0.0.1 --port "$2" --max-line "$MAX_LINE" "${GREENIO_EXTRA[@]}"
     fi
 }
 if [[ -n ${BASELINE:-} ]]; then SERVERS_ALL+=(baseline); fi
 start_baseline() {
     if [[ $1 == tls ]]; then
-        OPENSSL_CONF=$TLS_CONF exec "$BASELINE" serve --host 127.0.0.1 --port "$2" --max-line "$MAX_LINE" --tls --cert "$CERT" --key "$KEY"
+        OPENSSL_CONF=$TLS_CONF exec "$BASELINE" serve --host 127.0.0.1 --port "$2" --max-line "$MAX_LINE" "${GREENIO_EXTRA[@]}" --tls --cert "$CERT" --key "$KEY"
     else
-        exec "$BASELINE" serve --host 127.0.0.1 --port "$2" --max-line "$MAX_LINE"
+        exec "$BASELINE" serve --host 127.0.0.1 --port "$2" --max-line "$MAX_LINE" "${GREENIO_EXTRA[@]}"
     fi
 }
 start_nio() {

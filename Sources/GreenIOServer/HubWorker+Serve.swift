@@ -58,6 +58,9 @@ extension HubWorker {
     /// after logging "open PEER" ("open CLIENT (via BALANCER)" behind a balancer).
     @inline(never)
     private func openLogger(_ peer: SocketAddress, proxied: ProxiedPeer?) -> Logger {
+        // With `info` off nothing is logged about an ordinary connection: skip its logger (a copy
+        // of the hub logger's metadata per connection); `finish` names the peer if it must log.
+        guard self.logger.logLevel <= .info else { return self.logger }
         let logger = self.logger.forConnection(peer: peer, hub: nil, via: proxied?.balancer)
         if let proxied, proxied.client != nil {
             logger.info("open \(peer) (via \(proxied.balancer))")
@@ -106,7 +109,11 @@ extension HubWorker {
         state.slots.connectionEnded()
         state.metrics.active.record(state.slots.count)
         state.metrics.recordClose(reason, requests: counts.requests, bytesReceived: counts.received, bytesSent: counts.sent)
-        logger.log(level: level, "close \(peer) (\(reason))")
+        let threshold = logger.logLevel
+        guard threshold <= level else { return }
+        // Below `info`, `openLogger` made no connection logger: name the peer now.
+        let named = threshold > .info ? logger.forConnection(peer: peer, hub: nil) : logger
+        named.log(level: level, "close \(peer) (\(reason))")
     }
 
     /// Why a connection could not be made ready.

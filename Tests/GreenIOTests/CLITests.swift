@@ -31,6 +31,27 @@ struct CLIServeTests {
         }
     }
 
+    @Test("--log-level notice: connections are served and not logged; the start line and the shutdown counts still are")
+    func logLevelNotice() async throws {
+        let server = try startServer(["--log-level", "notice", "--hubs", "2"])
+        defer { server.terminate() }
+        try await onHub(limit: .seconds(20)) {
+            let socket = try await connectToServer(port: server.listeningPort())
+            defer { socket.close() }
+            try await socket.sendAll(bytes("quiet\n"))
+            #expect(text(try await receive(socket, count: 6)) == "quiet\n")
+            try socket.shutdown(.write)
+            #expect(try await receiveToEnd(socket).isEmpty)
+            server.send(SIGTERM)
+            #expect(try await server.waitForExit(deadline: .after(.seconds(10))) == 0)
+        }
+        let log = server.errorText()
+        #expect(log.contains("serving on 2 hubs"), "\(log)")
+        let connectionLines = log.split(separator: "\n").filter { $0.hasPrefix("open ") || $0.hasPrefix("close ") }
+        #expect(connectionLines.isEmpty, "\(log)")
+        #expect(log.contains("connections per hub: "), "\(log)")
+    }
+
     @Test("echoes a final unterminated line at end of stream, then closes")
     func echoesFinalLineAtEndOfStream() async throws {
         let server = try startServer()
@@ -230,6 +251,7 @@ struct CLIProcessTests {
         ["serve", "--max-line", "0"],
         ["serve", "--drain", "-1"],
         ["serve", "--max-connections", "0"],
+        ["serve", "--log-level", "loud"],
         ["connect"],
         ["connect", "localhost"],
         ["connect", "::1:7878"],

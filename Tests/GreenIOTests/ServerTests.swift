@@ -7,6 +7,30 @@ import Testing
 
 @Suite("GreenIOServer", .timeLimit(.minutes(1)))
 struct ServerTests {
+    @Test("logging at notice: a connection is served without open or close events, and its handler's logger still names the peer")
+    func noticeLevelLogsNoConnections() async throws {
+        let store = LogStore()
+        let (server, port) = try startTestServer(configure: {
+            $0.logger = collectingLogger(store)
+            $0.logger.logLevel = .notice
+        }, handler: { connection in
+            connection.logger.notice("served")
+            return try await echoLines(connection)
+        })
+        try await onHub {
+            let socket = try await connectToServer(port: port)
+            defer { socket.close() }
+            #expect(try await echoCheck(socket, "quiet\n", within: .seconds(5)) == nil)
+            socket.close()
+            try await waitUntil("the connection's end") { server.activeConnectionCount == 0 }
+        }
+        try await stopTestServer(server)
+        let events = store.events
+        #expect(!events.contains { $0.message.hasPrefix("open ") || $0.message.hasPrefix("close ") })
+        let served = try #require(events.first { $0.message == "served" })
+        #expect(served.metadata["peer"] != nil && served.metadata["hub"] == "0")
+    }
+
     @Test("logging: open and close carry the peer and hub metadata, and no log event contains payload bytes")
     func loggingNamesThePeerNeverThePayload() async throws {
         let store = LogStore()

@@ -2,7 +2,8 @@ import Logging
 
 /// How `greenio serve` logs: each message alone on a line of standard error ("open PEER",
 /// "close PEER (REASON)", "accept failed: …"), followed by " hub=K" when the server has several
-/// hubs and the message comes from one. Levels below `info` are dropped.
+/// hubs and the message comes from one. Levels below `logLevel` (`--log-level`, default `info`)
+/// are dropped.
 struct ServeLogHandler: LogHandler {
     /// Whether to add the `hub` metadata to each line.
     let showsHub: Bool
