@@ -285,8 +285,18 @@ struct BufferedWriterTests {
             try client.setOption(.sendBufferSize, 16_384)
             try server.setOption(.receiveBufferSize, 16_384)
             try client.setTimeout(seconds: 0)
+            // TCP can free send-buffer space for a while after a would-block (the peer's delayed
+            // ACKs), which would let the raw write below through: fill the socket until a pause
+            // brings no more room (the peer's window is then zero and stays so).
+            var filled = try await fillSocket(client, from: 0)
+            for _ in 0..<100 {
+                try await Hub.sleep(for: .milliseconds(50))
+                let more = try await fillSocket(client, from: filled)
+                if more == filled { break }
+                filled = more
+            }
             let pair = try client.makeReadWritePair()
-            let (accepted, error) = try await writeUntilWouldBlock(pair.writer, from: 0, chunk: 1000)
+            let (accepted, error) = try await writeUntilWouldBlock(pair.writer, from: filled, chunk: 1000)
             #expect(error.bytesTransferred.map { $0 >= 0 && $0 < 1000 } == true)
             let raw = try client.makeSocketIO(mode: "wb")
             #expect(try await raw.write(bytes("x")) == nil)
