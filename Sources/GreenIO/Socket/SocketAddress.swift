@@ -110,30 +110,39 @@ public enum SocketAddress: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// "a.b.c.d" for an IPv4 address (host byte order): what `inet_ntop` writes, without its
-    /// `sprintf` and the arrays around it — a server decodes one address per accepted connection.
-    /// At most 15 bytes, so the string is stored inline.
-    static func dottedQuad(_ address: UInt32) -> String {
-        String(unsafeUninitializedCapacity: 15) { text in
-            var count = 0
-            for shift in stride(from: 24, through: 0, by: -8) {
-                if shift != 24 {
-                    text[count] = UInt8(ascii: ".")
+    /// The numeric text of a binary address in network byte order: "a.b.c.d" for `AF_INET` (4
+    /// bytes), what `inet_ntop` writes for `AF_INET6` (16 bytes); "" for anything else. IPv4 is
+    /// written directly, without `inet_ntop`'s `sprintf`: a server decodes an address for every
+    /// accepted connection, and two for every PROXY v2 header. The corresponding C function is
+    /// `inet_ntop`.
+    package static func numericHost(family: Int32, bytes: UnsafeRawBufferPointer) -> String {
+        if family == AF_INET, bytes.count == 4 {
+            return String(unsafeUninitializedCapacity: 15) { text in
+                var count = 0
+                for (index, octet) in bytes.enumerated() {
+                    if index > 0 {
+                        text[count] = UInt8(ascii: ".")
+                        count += 1
+                    }
+                    if octet >= 100 {
+                        text[count] = UInt8(ascii: "0") + octet / 100
+                        count += 1
+                    }
+                    if octet >= 10 {
+                        text[count] = UInt8(ascii: "0") + octet / 10 % 10
+                        count += 1
+                    }
+                    text[count] = UInt8(ascii: "0") + octet % 10
                     count += 1
                 }
-                let octet = UInt8(truncatingIfNeeded: address >> UInt32(shift))
-                if octet >= 100 {
-                    text[count] = UInt8(ascii: "0") + octet / 100
-                    count += 1
-                }
-                if octet >= 10 {
-                    text[count] = UInt8(ascii: "0") + octet / 10 % 10
-                    count += 1
-                }
-                text[count] = UInt8(ascii: "0") + octet % 10
-                count += 1
+                return count
             }
-            return count
+        }
+        guard family == AF_INET6, bytes.count == 16 else { return "" }
+        return withUnsafeTemporaryAllocation(of: CChar.self, capacity: Int(INET6_ADDRSTRLEN)) { text in
+            guard let base = text.baseAddress,
+                  inet_ntop(AF_INET6, bytes.baseAddress, base, socklen_t(text.count)) != nil else { return "" }
+            return String(cString: base)
         }
     }
 
@@ -141,16 +150,13 @@ public enum SocketAddress: Hashable, Sendable, CustomStringConvertible {
     init?(_ storage: UnsafePointer<sockaddr>, length: socklen_t) {
         switch Int32(storage.pointee.sa_family) {
         case AF_INET:
-            let address = UnsafeRawPointer(storage).loadUnaligned(as: sockaddr_in.self)
-            self = .ipv4(host: Self.dottedQuad(UInt32(bigEndian: address.sin_addr.s_addr)),
-                         port: Int(UInt16(bigEndian: address.sin_port)))
+            var address = UnsafeRawPointer(storage).loadUnaligned(as: sockaddr_in.self)
+            let host = withUnsafeBytes(of: &address.sin_addr) { Self.numericHost(family: AF_INET, bytes: $0) }
+            self = .ipv4(host: host, port: Int(UInt16(bigEndian: address.sin_port)))
         case AF_INET6:
-            let address = UnsafeRawPointer(storage).loadUnaligned(as: sockaddr_in6.self)
-            var sinAddr = address.sin6_addr
-            var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-            inet_ntop(AF_INET6, &sinAddr, &text, socklen_t(text.count))
-            self = .ipv6(host: String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self),
-                         port: Int(UInt16(bigEndian: address.sin6_port)), scopeID: address.sin6_scope_id)
+            var address = UnsafeRawPointer(storage).loadUnaligned(as: sockaddr_in6.self)
+            let host = withUnsafeBytes(of: &address.sin6_addr) { Self.numericHost(family: AF_INET6, bytes: $0) }
+            self = .ipv6(host: host, port: Int(UInt16(bigEndian: address.sin6_port)), scopeID: address.sin6_scope_id)
         case AF_UNIX:
             let pathOffset = MemoryLayout<sa_family_t>.size
             let count = max(0, Int(length) - pathOffset)

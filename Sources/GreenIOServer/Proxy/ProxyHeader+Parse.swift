@@ -245,27 +245,7 @@ extension ProxyHeader {
 
     /// The socket address for a binary IPv4 (4 bytes) or IPv6 (16 bytes) address.
     static func socketAddress(family: Int32, binary: UnsafeRawBufferPointer, port: Int) -> SocketAddress {
-        if family == AF_INET {
-            // Dotted decimal by hand: this runs for both addresses of every proxied connection.
-            let host = String(unsafeUninitializedCapacity: 15) { text in
-                var count = 0
-                for index in 0..<4 {
-                    if index > 0 { text[count] = UInt8(ascii: "."); count += 1 }
-                    let octet = binary[index]
-                    if octet >= 100 { text[count] = UInt8(ascii: "0") + octet / 100; count += 1 }
-                    if octet >= 10 { text[count] = UInt8(ascii: "0") + octet / 10 % 10; count += 1 }
-                    text[count] = UInt8(ascii: "0") + octet % 10
-                    count += 1
-                }
-                return count
-            }
-            return .ipv4(host: host, port: port)
-        }
-        let host = withUnsafeTemporaryAllocation(of: CChar.self, capacity: Int(INET6_ADDRSTRLEN)) { text in
-            guard inet_ntop(AF_INET6, binary.baseAddress, text.baseAddress, socklen_t(text.count)) != nil,
-                  let base = text.baseAddress else { return "" }
-            return String(cString: base)
-        }
-        return .ipv6(host: host, port: port)
+        let host = SocketAddress.numericHost(family: family, bytes: binary)
+        return family == AF_INET ? .ipv4(host: host, port: port) : .ipv6(host: host, port: port)
     }
 }
