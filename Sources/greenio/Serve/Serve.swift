@@ -27,22 +27,8 @@ enum ServeBalance: String, ExpressibleByArgument, CaseIterable, Sendable {
     }
 }
 
-/// `greenio serve --log-level`: the least severe level logged (swift-log's levels).
-enum ServeLogLevel: String, ExpressibleByArgument, CaseIterable, Sendable {
-    case trace, debug, info, notice, warning, error, critical
-
-    var level: Logger.Level {
-        switch self {
-        case .trace: .trace
-        case .debug: .debug
-        case .info: .info
-        case .notice: .notice
-        case .warning: .warning
-        case .error: .error
-        case .critical: .critical
-        }
-    }
-}
+/// `--log-level` takes swift-log's level names (`Logger.Level`'s raw values).
+extension Logger.Level: @retroactive ExpressibleByArgument {}
 
 /// `greenio serve`: a `GreenIOServer.Server` with the echo or the RESP handler.
 struct Serve: ParsableCommand {
@@ -104,7 +90,7 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("log-level"), help: ArgumentHelp(
         "The least severe level logged: trace, debug, info (the default: a line per connection opened and closed), notice (start, stop and failures only), warning, error or critical.",
         valueName: "level"))
-    var logLevel = ServeLogLevel.info
+    var logLevel = Logger.Level.info
 
     @Option(help: ArgumentHelp(
         "With --hubs N > 1: hash (each hub accepts; the kernel picks by a hash of the connection) or least-connections (hub 0 accepts and hands each connection to the hub serving the fewest).",
@@ -154,8 +140,7 @@ struct Serve: ParsableCommand {
 
     func run() throws {
         let lineTimeout = try CommandLineTimeout.duration(timeout)
-        let level = logLevel.level
-        LoggingSystem.bootstrap { label in ServeLogHandler(showsHub: hubs > 1, logLevel: level) }
+        LoggingSystem.bootstrap { label in ServeLogHandler(showsHub: hubs > 1, logLevel: logLevel) }
         do {
             let tlsSettings = try tlsOptions.serverTLS(host: host)
             let tls = try tlsSettings?.makeContext()
