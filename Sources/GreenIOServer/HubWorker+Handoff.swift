@@ -23,10 +23,11 @@ extension HubWorker {
     /// serving the fewest connections. A hub that no longer takes connections (it is stopping)
     /// leaves the connection here.
     func dispatch(_ client: Socket, peer: SocketAddress, proxy: ProxyProtocolConfiguration?, hub: Hub) {
-        if let balancer = state.balancer, let target = balancer.leastLoaded(), target !== self {
+        if let balancer = state.balancer, let target = balancer.leastLoaded(), target !== self,
+           let handoff = target.handoff {
             target.openConnections.add(1, ordering: .relaxed)
             let fd = client.detach()
-            if target.handoff.push(.init(fileDescriptor: fd, peer: peer, proxy: proxy)) { return }
+            if handoff.push(.init(fileDescriptor: fd, peer: peer, proxy: proxy)) { return }
             target.openConnections.subtract(1, ordering: .relaxed)
             guard let adopted = try? Socket(adopting: fd) else {
                 _ = Glibc.close(fd)
@@ -45,7 +46,7 @@ extension HubWorker {
     }
 
     /// A green thread of this hub: serves each connection handed over, until cancelled.
-    func receiveHandoffs(hub: Hub) async {
+    func receiveHandoffs(from handoff: ConnectionHandoff, hub: Hub) async {
         while (try? await handoff.event.wait()) != nil {
             for connection in handoff.takeAll() {
                 let client: Socket
@@ -66,7 +67,7 @@ extension HubWorker {
 
     /// The hub is stopping: takes no more connections, and closes those handed over but not
     /// started yet (their clients see the connection closed, as those still in a backlog do).
-    func refuseHandoffs() {
+    func refuseHandoffs(from handoff: ConnectionHandoff) {
         for connection in handoff.close() {
             _ = Glibc.close(connection.fileDescriptor)
             openConnections.subtract(1, ordering: .relaxed)

@@ -16,8 +16,9 @@ final class HubWorker: @unchecked Sendable {
     let slotEvent: WakeEvent
     /// Signalled when the hub's last connection ends during the drain.
     let drainedEvent: WakeEvent
-    /// Connections handed to this hub by the accepting hub (`.leastConnections`).
-    let handoff: ConnectionHandoff
+    /// Connections handed to this hub by the accepting hub: only with `.leastConnections` (nil
+    /// otherwise, so no eventfd is made for it).
+    let handoff: ConnectionHandoff?
     /// Connections this hub serves or has been handed and will serve (any thread reads it: the
     /// accepting hub picks the hub with the fewest).
     let openConnections = Atomic<Int>(0)
@@ -47,7 +48,7 @@ final class HubWorker: @unchecked Sendable {
         stopEvent = try WakeEvent()
         slotEvent = try WakeEvent()
         drainedEvent = try WakeEvent()
-        handoff = try ConnectionHandoff()
+        handoff = state.balancer == nil ? nil : try ConnectionHandoff()
         var logger = state.logger
         logger[metadataKey: "hub"] = .stringConvertible(index)
         self.logger = logger
@@ -114,14 +115,14 @@ final class HubWorker: @unchecked Sendable {
         let acceptLoops = listeners.map { listener in
             hub.spawn { await self.acceptConnections(on: listener.socket, hub: hub, proxy: listener.proxy) }
         }
-        let handoffLoop = state.balancer.map { _ in hub.spawn { await self.receiveHandoffs(hub: hub) } }
+        let handoffLoop = handoff.map { handoff in hub.spawn { await self.receiveHandoffs(from: handoff, hub: hub) } }
         ready.fulfill(())
         // Only cancellation (the hub stopping) ends this wait early; either way, drain.
         _ = try? await stopEvent.wait()
         for loop in acceptLoops { loop.cancel() }
         for listener in listeners { listener.socket.close() }
         handoffLoop?.cancel()
-        refuseHandoffs()
+        if let handoff { refuseHandoffs(from: handoff) }
         // Woken by the last connection's end, not by polling: on virtual time a poll every few
         // milliseconds made a 30 s drain thousands of clock jumps.
         draining = true
