@@ -56,6 +56,14 @@ static inline void cgreenio_set_virtual_clock(const uint64_t *clock) { cgreenio_
 /// calling thread.
 uint64_t cgreenio_monotonic_ns(void);
 
+/// Allocates `size` bytes for an I/O buffer (`malloc`'s alignment), from the calling thread's
+/// cache of recently freed buffers of exactly that size when it has one; NULL when out of memory.
+void *cgreenio_buffer_alloc(size_t size);
+/// Frees a buffer from `cgreenio_buffer_alloc` (or `malloc`) of `size` bytes; NULL is ignored.
+/// Buffers of 4 KiB to 64 KiB are kept in the calling thread's cache (at most 4, 128 KiB in all)
+/// for the next `cgreenio_buffer_alloc` of the same size, and freed when the thread ends.
+void cgreenio_buffer_free(void *buffer, size_t size);
+
 /// `errno` of the calling thread (a macro in C).
 static inline int cgreenio_errno(void) { extern int *__errno_location(void); return *__errno_location(); }
 

@@ -202,7 +202,12 @@ extension Hub {
             waiter.interest = interest
             waiter.slot = slot
             waiter.greenThread = greenThread
-            try await withUnsafeThrowingContinuation { continuation in
+            // The executor-inheriting form: `withUnsafeThrowingContinuation(isolation:)` first hops
+            // to its isolation (here: this function's own, the hub), and with the green thread's
+            // executor preference every hop is a `swift_task_switch` that looks the preference up
+            // under the task's status-record lock — about 250 instructions per wait for a hop that
+            // can never move. The hop after the resumption stays (the compiler adds it).
+            try await _unsafeInheritExecutor_withUnsafeThrowingContinuation { continuation in
                 self.install(waiter, continuation)
             }
         } else {

@@ -50,7 +50,7 @@ public final class BufferedWriter: BinaryWriting, @unchecked Sendable {
     }
 
     deinit {
-        storage.deallocate()
+        storage.deallocateIOBuffer()
     }
 
     /// The number of bytes accepted and not yet sent.
@@ -101,18 +101,18 @@ public final class BufferedWriter: BinaryWriting, @unchecked Sendable {
         } else {
             capacity = Swift.min(storage.count * 2, bufferSize)
         }
-        let larger = UnsafeMutableRawBufferPointer.allocate(byteCount: Swift.max(capacity, needed), alignment: 1)
+        let larger = UnsafeMutableRawBufferPointer.allocateIOBuffer(byteCount: Swift.max(capacity, needed))
         if count > 0, let base = storage.baseAddress, let target = larger.baseAddress {
             target.copyMemory(from: base, byteCount: count)
         }
-        storage.deallocate()
+        storage.deallocateIOBuffer()
         storage = larger
     }
 
     /// Frees the storage when nothing is buffered.
     private func releaseIfEmpty() {
         guard count == 0, storage.baseAddress != nil else { return }
-        storage.deallocate()
+        storage.deallocateIOBuffer()
         storage = UnsafeMutableRawBufferPointer(start: nil, count: 0)
     }
 

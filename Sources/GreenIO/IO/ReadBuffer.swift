@@ -46,7 +46,7 @@ struct ReadBuffer {
 
     /// Frees the storage. Call once, when the owner goes away.
     mutating func deallocate() {
-        storage.deallocate()
+        storage.deallocateIOBuffer()
         storage = UnsafeMutableRawBufferPointer(start: nil, count: 0)
         start = 0
         end = 0
@@ -75,7 +75,7 @@ struct ReadBuffer {
             if storage.baseAddress == nil {
                 let first = readsAreLarge ? Swift.max(normalCapacity, rememberedCapacity)
                     : Swift.min(ReadBuffer.smallCapacity, normalCapacity)
-                storage = .allocate(byteCount: Swift.max(first, wanted), alignment: 1)
+                storage = .allocateIOBuffer(byteCount: Swift.max(first, wanted))
                 awaitingFirstRead = true
                 grew = false
             } else if start > 0 && storage.count - count >= wanted && storage.count >= normalCapacity {
@@ -145,11 +145,10 @@ struct ReadBuffer {
         if start < bytes.count {
             let oldCount = count
             let needed = bytes.count + oldCount
-            let newStorage = UnsafeMutableRawBufferPointer.allocate(
-                byteCount: Swift.max(normalCapacity, needed), alignment: 1)
+            let newStorage = UnsafeMutableRawBufferPointer.allocateIOBuffer(byteCount: Swift.max(normalCapacity, needed))
             UnsafeMutableRawBufferPointer(rebasing: newStorage[bytes.count..<needed])
                 .copyMemory(from: UnsafeRawBufferPointer(rebasing: storage[start..<end]))
-            storage.deallocate()
+            storage.deallocateIOBuffer()
             storage = newStorage
             start = bytes.count
             end = needed
@@ -198,18 +197,18 @@ struct ReadBuffer {
     private mutating func reallocate(capacity: Int) {
         let n = count
         if capacity == 0 {
-            storage.deallocate()
+            storage.deallocateIOBuffer()
             storage = UnsafeMutableRawBufferPointer(start: nil, count: 0)
             start = 0
             end = 0
             return
         }
-        let newStorage = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 1)
+        let newStorage = UnsafeMutableRawBufferPointer.allocateIOBuffer(byteCount: capacity)
         if n > 0 {
             UnsafeMutableRawBufferPointer(rebasing: newStorage[0..<n])
                 .copyMemory(from: UnsafeRawBufferPointer(rebasing: storage[start..<end]))
         }
-        storage.deallocate()
+        storage.deallocateIOBuffer()
         storage = newStorage
         start = 0
         end = n

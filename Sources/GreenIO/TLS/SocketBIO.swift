@@ -72,15 +72,15 @@ final class SocketBIO {
     init(descriptor: Int32, carried: [UInt8] = []) {
         self.descriptor = descriptor
         if !carried.isEmpty {
-            buffer = .allocate(byteCount: carried.count, alignment: 1)
+            buffer = .allocateIOBuffer(byteCount: carried.count)
             buffer.copyBytes(from: carried)
             end = carried.count
         }
     }
 
     deinit {
-        buffer.deallocate()
-        outgoing.deallocate()
+        buffer.deallocateIOBuffer()
+        outgoing.deallocateIOBuffer()
     }
 
     /// Bytes received from the descriptor that OpenSSL has not read yet.
@@ -123,7 +123,7 @@ final class SocketBIO {
     }
 
     private func discardKept() {
-        outgoing.deallocate()
+        outgoing.deallocateIOBuffer()
         outgoing = UnsafeMutableRawBufferPointer(start: nil, count: 0)
         sentCount = 0
         keptCount = 0
@@ -150,11 +150,11 @@ final class SocketBIO {
     private func keep(_ bytes: UnsafeRawBufferPointer) {
         let needed = unsentCount + bytes.count
         if keptCount + bytes.count > outgoing.count {
-            let larger = UnsafeMutableRawBufferPointer.allocate(byteCount: max(needed, 2 * outgoing.count), alignment: 1)
+            let larger = UnsafeMutableRawBufferPointer.allocateIOBuffer(byteCount: max(needed, 2 * outgoing.count))
             if let base = outgoing.baseAddress, let target = larger.baseAddress {
                 target.copyMemory(from: base + sentCount, byteCount: unsentCount)
             }
-            outgoing.deallocate()
+            outgoing.deallocateIOBuffer()
             outgoing = larger
             keptCount = unsentCount
             sentCount = 0
@@ -167,7 +167,7 @@ final class SocketBIO {
     /// Frees the buffer if it holds nothing (the connection is about to wait).
     func releaseIfEmpty() {
         guard start == end, buffer.baseAddress != nil else { return }
-        buffer.deallocate()
+        buffer.deallocateIOBuffer()
         buffer = UnsafeMutableRawBufferPointer(start: nil, count: 0)
         start = 0
         end = 0
@@ -198,8 +198,8 @@ final class SocketBIO {
                 ? SocketBIO.largeCapacity : SocketBIO.smallCapacity
             if length >= capacity { return receive(bio, into: data, length: length) }
             if buffer.count != capacity {  // none yet, the other size, or the one that held carried bytes
-                buffer.deallocate()
-                buffer = .allocate(byteCount: capacity, alignment: 1)
+                buffer.deallocateIOBuffer()
+                buffer = .allocateIOBuffer(byteCount: capacity)
             }
             guard let storage = buffer.baseAddress else { return -1 }
             let n = receive(bio, into: storage, length: buffer.count)
