@@ -111,6 +111,7 @@ extension Hub {
     /// while `loopRunning` is still set (see `runLoop(retiring:until:)`).
     func retire() {
         if inboxNonEmpty.load(ordering: .acquiring) { drainInbox() }
+        idleReleases.removeAll()
         for case let registration? in registrations {
             deregisterOnHubThread(registration, closeDescriptor: false)
         }
@@ -249,7 +250,10 @@ extension Hub {
         }
         if waiter.deadline != .max { timers.insert(waiter) }
         waiter.greenThread?.currentWait = waiter
-        if Task.isCancelled { resume(waiter, throwing: CancellationError()) }
+        // A green thread's record holds its task: asking it directly skips the current-task look-up.
+        if waiter.greenThread?.task.isCancelled ?? Task.isCancelled {
+            resume(waiter, throwing: CancellationError())
+        }
     }
 
     private func cancelFromAnyThread(_ waiter: Waiter) {

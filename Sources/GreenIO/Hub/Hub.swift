@@ -67,6 +67,8 @@ public final class Hub: TaskExecutor, @unchecked Sendable {
     @exclusivity(unchecked) var isStopping = false
     @exclusivity(unchecked) var stoppedLoop = false
     @exclusivity(unchecked) var waiterCount = 0
+    /// Objects to give back memory once their wait has lasted a while (`releaseWhenIdle`).
+    @exclusivity(unchecked) var idleReleases = IdleReleaseQueue()
     #if DEBUG
     /// Debug builds only: how many waits were parked and how many were resumed, and how many resume
     /// calls found their waiter already resumed (a cancellation racing a wake-up: harmless, ignored).

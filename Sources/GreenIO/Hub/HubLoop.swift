@@ -35,6 +35,7 @@ extension Hub {
             let events = poll(timeoutMilliseconds: nextPollTimeout())
             if events == 0 && virtualClock != nil { jumpToFirstTimer() }
             fireTimers()
+            runIdleReleases()
             if inboxNonEmpty.load(ordering: .acquiring) { drainInbox() }
         }
     }
@@ -87,11 +88,20 @@ extension Hub {
     /// while work is out in the blocking pool).
     func nextPollTimeout() -> Int32 {
         if !ready.isEmpty || inboxNonEmpty.load(ordering: .acquiring) { return 0 }
-        guard let first = timers.first else { return -1 }
+        let firstDeadline: UInt64
+        switch (timers.first?.deadline, idleReleases.firstDue) {
+        case (nil, nil): return -1
+        case (let timer?, nil): firstDeadline = timer
+        case (nil, let release?): firstDeadline = release
+        case (let timer?, let release?): firstDeadline = Swift.min(timer, release)
+        }
         let now = cgreenio_monotonic_ns()
-        if first.deadline <= now { return 0 }
-        if virtualClock != nil { return offloadsInFlight > 0 ? -1 : autojumpMilliseconds ?? -1 }
-        let ms = (first.deadline - now + 999_999) / 1_000_000
+        if firstDeadline <= now { return 0 }
+        if virtualClock != nil {
+            if timers.first == nil { return -1 }  // no jump for a memory release alone
+            return offloadsInFlight > 0 ? -1 : autojumpMilliseconds ?? -1
+        }
+        let ms = (firstDeadline - now + 999_999) / 1_000_000
         return ms > UInt64(Int32.max) ? Int32.max : Int32(ms)
     }
 

@@ -27,16 +27,15 @@ import Glibc
 /// OpenSSL's own read-ahead would save the `recv` too, but it keeps the bytes where nobody can reach
 /// them; these stay ours, so `TLSSocket.unwrap` hands the cleartext that followed the peer's
 /// close_notify to the plain socket instead of losing it. The buffer is allocated when a `recv`
-/// needs it and freed whenever it is empty and the connection goes idle (`releaseIfEmpty`), so an
-/// idle connection holds none.
+/// needs it and freed when it is empty and the connection has been idle a moment (the socket's
+/// `releaseIdleMemory`), so an idle connection holds none.
 ///
 /// A receive that would block sets OpenSSL's retry flag, which is what turns it into WANT_READ; the
 /// end of the stream sets the end-of-file flag, as OpenSSL's socket BIO does. The BIO never closes
 /// the descriptor. It is used from the socket's hub thread only.
 final class SocketBIO {
     /// The buffer for interactive traffic: a few small records (a line, a command) with their
-    /// headers. A block this small comes from the allocator's per-thread cache instead of its
-    /// general heap, which matters because it is taken and given back per message.
+    /// headers.
     static let smallCapacity = 1_000
     /// The buffer while a `recv` brings more than half of the small one in records of moderate
     /// size (pipelined batches): many records per `recv`.
@@ -203,10 +202,7 @@ final class SocketBIO {
             }
             guard let storage = buffer.baseAddress else { return -1 }
             let n = receive(bio, into: storage, length: buffer.count)
-            guard n > 0 else {
-                releaseIfEmpty()  // would block (about to wait), the end, or an error
-                return n
-            }
+            guard n > 0 else { return n }  // would block (the socket's idle release frees it), end, error
             start = 0
             end = Int(n)
         }

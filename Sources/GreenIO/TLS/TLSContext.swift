@@ -90,9 +90,6 @@ public final class TLSContext: @unchecked Sendable {
         self.context = context
         self.role = role
         verifiesPeer = false
-        // OpenSSL frees a connection's record buffers while it is idle (40.7 → 25.7 KiB per idle TLS
-        // connection, +2% instructions per round trip; Docs/BenchmarkHistory.md).
-        _ = greenio_SSL_CTX_set_mode(context, greenio_SSL_MODE_RELEASE_BUFFERS())
         _ = greenio_SSL_CTX_set_options(context, greenio_SSL_OP_NO_RENEGOTIATION() | greenio_SSL_OP_NO_COMPRESSION())
         try setMinimumVersion(.tls1_2)
     }

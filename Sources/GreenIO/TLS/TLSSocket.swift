@@ -74,6 +74,10 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
     let transport: SocketBIO
     @exclusivity(unchecked) var ssl: OpaquePointer?
     @exclusivity(unchecked) var fileReferences = 0
+    /// When the current read wait began (the hub's clock); nil while working (`IdleReleasable`).
+    @exclusivity(unchecked) var idleSince: UInt64?
+    /// True while the hub's idle-release queue holds this socket.
+    @exclusivity(unchecked) var idleReleaseQueued = false
     /// Set by `handshake()`, or by the first read or write that moved data (a handshake driven by
     /// reads and writes, as on a server wrapped with `handshake: false`).
     @exclusivity(unchecked) var handshakeDone = false
@@ -279,16 +283,18 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
     /// seen the peer's end of stream or an error, which would raise no edge to wake it. Otherwise it
     /// peeks one byte with `SSL_peek` — which, like every TLS operation here, tries first and waits
     /// only in the direction OpenSSL asks for — so bytes OpenSSL or the kernel already hold are
-    /// never waited for, and nothing is consumed. Either way an idle connection holds no buffer.
+    /// never waited for, and nothing is consumed. Either way a wait that lasts gives the buffers back
+    /// (`releaseIdleMemory`).
     /// - Throws: `IOError` `.timedOut` "The read operation timed out", `.closed`, socket errors;
     ///   `CancellationError`.
     public func waitUntilReadable(deadline: Deadline?) async throws {
         guard let ssl, readEnd == nil, !isClosed || fileReferences > 0 else { return }
         let mode = timeout
         if mode != .nonBlocking && transport.drained && transport.bufferedCount == 0 && SSL_has_pending(ssl) == 0 {
-            transport.releaseIfEmpty()
             transport.drained = false
+            beginIdle()
             do {
+                defer { idleSince = nil }
                 if try await socket.waitForArrival(until: mode.deadline(capping: deadline)) { return }
             } catch let error as IOError where error.kind == .timedOut {
                 throw IOError(.timedOut, Operation.read.timeoutMessage)
@@ -638,6 +644,7 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
                        _ call: () -> Int32) async throws -> IOOutcome {
         guard let ssl else { throw IOError.invalidArgument("Operation on closed or unwrapped SSL socket.") }
         let mode = timeout
+        idleSince = nil
         while true {
             OpenSSLErrors.clear()
             let result = call()
@@ -666,12 +673,19 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
             default:
                 throw classifySSLError(operation)
             }
-            if mode == .nonBlocking { return .wouldBlock(direction) }
+            if mode == .nonBlocking {
+                if direction == .read { beginIdle() }
+                return .wouldBlock(direction)
+            }
             let limit = waitDeadline ?? mode.deadline(capping: deadline)
             waitDeadline = limit
-            // The wait may take the edge of bytes that no recv has seen yet.
-            if direction == .read { transport.drained = false }
+            if direction == .read {
+                // The wait may take the edge of bytes that no recv has seen yet.
+                transport.drained = false
+                beginIdle()
+            }
             do {
+                defer { idleSince = nil }
                 try await socket.wait(for: direction, until: limit, slot: operation.slot(for: direction))
             } catch let error as IOError where error.kind == .timedOut {
                 throw IOError(.timedOut, operation.timeoutMessage)
