@@ -84,6 +84,8 @@ final class SocketBIO {
 
     /// Bytes received from the descriptor that OpenSSL has not read yet.
     var bufferedCount: Int { end - start }
+    /// The bytes of read-ahead buffer held now (0 when given back).
+    var bufferCapacity: Int { buffer.count }
 
     /// Bytes of ciphertext waiting for the kernel to take them.
     var unsentCount: Int { keptCount - sentCount }

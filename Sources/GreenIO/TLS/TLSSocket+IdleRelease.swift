@@ -20,5 +20,6 @@ extension TLSSocket: IdleReleasable {
         guard let ssl else { return }
         _ = SSL_free_buffers(ssl)
         transport.releaseIfEmpty()
+        idleReleaseCount += 1
     }
 }

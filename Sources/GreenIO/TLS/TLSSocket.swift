@@ -78,6 +78,8 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
     @exclusivity(unchecked) var idleSince: UInt64?
     /// True while the hub's idle-release queue holds this socket.
     @exclusivity(unchecked) var idleReleaseQueued = false
+    /// How many times the buffers were given back (`releaseIdleMemory`).
+    @exclusivity(unchecked) var idleReleaseCount = 0
     /// Set by `handshake()`, or by the first read or write that moved data (a handshake driven by
     /// reads and writes, as on a server wrapped with `handshake: false`).
     @exclusivity(unchecked) var handshakeDone = false
