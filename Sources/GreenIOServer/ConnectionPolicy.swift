@@ -55,6 +55,7 @@ public struct ConnectionPolicy: Sendable {
 
 /// A server that cannot be configured, bound or started, with a one-line message.
 public struct ServerError: Error, CustomStringConvertible, Sendable {
+    /// The message, one line.
     public let description: String
 
     /// A failure with `description` as its message.

@@ -87,6 +87,7 @@ public final class VirtualTime: @unchecked Sendable {
     ///   - autojumpThreshold: as `init(autojumpThreshold:)`.
     ///   - limit: real time the whole run may take; past it the green thread is cancelled and
     ///     `RealTimeLimitExceeded` thrown (so a test that would wait for ever fails instead).
+    ///   - body: the test, run as the hub's first green thread with this run's `VirtualTime`.
     /// - Returns: what `body` returned.
     /// - Throws: what `body` threw, `RealTimeLimitExceeded`, or the hub's creation error.
     public static func run<Result: Sendable>(autojumpThreshold: Duration? = VirtualTime.defaultAutojumpThreshold, limit: Duration = .seconds(60),
@@ -100,10 +101,12 @@ public final class VirtualTime: @unchecked Sendable {
     public struct RealTimeLimitExceeded: Error, CustomStringConvertible {
         /// The limit that passed.
         public let limit: Duration
+        /// "the virtual-time run took longer than LIMIT of real time".
         public var description: String { "the virtual-time run took longer than \(limit) of real time" }
     }
 }
 
+/// A bounded wait for a task's value, in real time.
 extension Task where Failure == any Error {
     /// The task's value, waited for at most `limit` of real time (`Task.sleep`); past it the task
     /// is cancelled, and `VirtualTime.RealTimeLimitExceeded` thrown once it has ended. For a test

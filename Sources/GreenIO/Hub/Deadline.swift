@@ -47,8 +47,11 @@ public struct Deadline: Comparable, Hashable, Sendable, CustomStringConvertible 
     /// True once the clock has reached the deadline.
     public var hasPassed: Bool { nanoseconds <= cgreenio_monotonic_ns() }
 
+    /// Whether `a` comes before `b` on the clock.
     public static func < (a: Deadline, b: Deadline) -> Bool { a.nanoseconds < b.nanoseconds }
 
+    /// "Deadline(never)" for `distantFuture`, else how far away the deadline is, e.g.
+    /// "Deadline(4.99 seconds from now)".
     public var description: String {
         nanoseconds == .max ? "Deadline(never)" : "Deadline(\(remaining) from now)"
     }

@@ -245,6 +245,9 @@ public final class Hub: TaskExecutor, @unchecked Sendable {
 
     // MARK: TaskExecutor
 
+    /// Runs `job` on the hub thread (the `TaskExecutor` requirement): green threads and their child
+    /// tasks are scheduled through it by the Swift runtime, so application code does not call it.
+    /// From another thread the job goes through the hub's inbox and wakes the loop.
     public func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         if isOnHubThread {

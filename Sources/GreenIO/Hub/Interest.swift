@@ -5,6 +5,7 @@ public enum Interest: Sendable, Hashable, CustomStringConvertible {
     /// Wait until the descriptor is writable (or the peer closed, or an error is pending).
     case write
 
+    /// "read" or "write", as in the `.busy` error's message.
     public var description: String { self == .read ? "read" : "write" }
 }
 

@@ -308,11 +308,13 @@ public final class BufferedReader: BinaryReading, @unchecked Sendable {
     /// Reads through the first occurrence of `separator` (any byte string: `\r\n`, `\0`, …).
     ///
     /// - Parameters:
+    ///   - separator: the byte string that ends a piece; not empty.
     ///   - limit: at most this many bytes, separator included (-1: no limit).
     ///   - strict: when no separator ends within the first `limit` bytes, throw `.lineTooLong`
     ///     and consume nothing once a byte beyond the limit has arrived (true; exactly `limit`
     ///     bytes followed by the end of the stream are returned), or return exactly `limit` bytes
     ///     like `readLine(limit:)` (false).
+    ///   - deadline: an absolute limit for the whole call, on top of the socket's timeout.
     /// - Returns: the bytes through the separator; what is left at the end of the stream (empty
     ///   once nothing is); nil when non-blocking and the separator has not arrived yet.
     /// - Throws: `IOError` `.invalidArgument` for an empty separator; `.lineTooLong` (strict);
@@ -407,18 +409,24 @@ public final class BufferedReader: BinaryReading, @unchecked Sendable {
 
     /// The async sequence of a reader's lines (see `BufferedReader.lines`).
     public struct Lines: AsyncSequence, Sendable {
+        /// A line, through its `\n` (a final unterminated line at the end of the stream without).
         public typealias Element = [UInt8]
         let reader: BufferedReader
 
+        /// Reads the lines one by one with `BufferedReader.readLine(limit:deadline:)`.
         public struct AsyncIterator: AsyncIteratorProtocol {
             let reader: BufferedReader
 
+            /// The next line; nil at the end of the stream.
+            /// - Throws: `IOError` `.wouldBlock` in non-blocking mode when no complete line is
+            ///   there yet (the partial line stays buffered); otherwise as `readLine`.
             public mutating func next() async throws -> [UInt8]? {
                 guard let line = try await reader.readLine() else { throw IOError.wouldBlock() }
                 return line.isEmpty ? nil : line
             }
         }
 
+        /// An iterator over the reader's lines; every iterator reads from the same reader.
         public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(reader: reader) }
     }
 

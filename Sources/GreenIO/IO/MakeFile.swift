@@ -7,10 +7,15 @@
 /// | write ("w", "wb") | `.raw` (mode "wb") | `.writer` | `.text` over a writer |
 /// | read and write ("rw", "rwb") | `.raw` (mode "rwb") | `.pair` | `.text` over both |
 public enum SocketFile: Sendable {
+    /// Unbuffered (`buffering: 0`, binary only): the raw file object.
     case raw(SocketIO)
+    /// Buffered binary, read only ("rb").
     case reader(BufferedReader)
+    /// Buffered binary, write only ("wb").
     case writer(BufferedWriter)
+    /// Buffered binary, read and write ("rwb").
     case pair(BufferedRWPair)
+    /// Text (a mode without "b"), over a reader, a writer or both.
     case text(TextIOWrapper)
 
     /// The raw object, if this is one.
@@ -88,8 +93,10 @@ extension RawSocket {
     ///     text. The text file's `mode` is this string, unchanged.
     ///   - buffering: 0 for the raw `SocketIO` (binary only), a positive buffer size, or nil /
     ///     negative for `defaultBufferSize`. 1 is a one-byte buffer, not line buffering (as in CPython).
-    ///   - encoding, errors, newline: for text files (Python's `encoding`, `errors`, `newline`;
-    ///     defaults UTF-8, strict, universal newlines).
+    ///   - encoding: for text files, the character encoding (Python's `encoding`; default UTF-8).
+    ///   - errors: for text files, what to do with bytes that cannot be decoded and characters
+    ///     that cannot be encoded (Python's `errors`; default strict).
+    ///   - newline: for text files, how lines end (Python's `newline`; default universal newlines).
     /// - Throws: `IOError` `.invalidArgument` "invalid mode 'x' (only r, w, b allowed)" or
     ///   "unbuffered streams must be binary".
     public func makefile(_ mode: String = "r", buffering: Int? = nil, encoding: TextEncoding = .utf8,

@@ -41,7 +41,9 @@ public final class SocketIO: @unchecked Sendable {
     /// Makes a raw file object over `socket` (Python's `SocketIO(sock, mode)`). Like CPython's
     /// constructor it does not take a file reference on the socket; `makeSocketIO(mode:)` does.
     ///
-    /// - Parameter mode: one of "r", "w", "rw", "rb", "wb", "rwb"; normalised to end in "b".
+    /// - Parameters:
+    ///   - socket: the socket to read from and write to.
+    ///   - mode: one of "r", "w", "rw", "rb", "wb", "rwb"; normalised to end in "b".
     /// - Throws: `IOError` `.invalidArgument` "invalid mode: 'x'" for anything else.
     public convenience init(_ socket: any RawSocket, mode: String) throws {
         switch mode {
@@ -127,7 +129,9 @@ public final class SocketIO: @unchecked Sendable {
 
     /// Reads at most `buffer.count` bytes with one raw receive (CPython's `readinto`).
     ///
-    /// - Parameter deadline: an absolute limit on top of the socket's timeout.
+    /// - Parameters:
+    ///   - buffer: where the bytes go.
+    ///   - deadline: an absolute limit on top of the socket's timeout.
     /// - Returns: the count (0 = end of stream, or an empty buffer), or nil if the socket is
     ///   non-blocking and nothing can be read now (whatever produced it: `EAGAIN`, TLS want-read or
     ///   want-write).

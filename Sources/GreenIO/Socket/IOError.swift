@@ -106,6 +106,8 @@ public struct IOError: Error, Equatable, Sendable, CustomStringConvertible {
     public static let closedWhileWaiting = IOError(
         .closed, "File descriptor was closed by another green thread", errno: .badFileDescriptor)
 
+    /// The message, after "[Errno N] " when there is an error number (as Python prints an
+    /// `OSError`): "[Errno 104] Connection reset by peer", "timed out".
     public var description: String {
         if let errno { return "[Errno \(errno.rawValue)] \(message)" }
         if let code { return "[Errno \(code)] \(message)" }

@@ -10,8 +10,11 @@ public enum IOOutcome: Equatable, Sendable {
 
 /// How to shut down a connection (the C constants `SHUT_RD`, `SHUT_WR`, `SHUT_RDWR`).
 public enum ShutdownDirection: Sendable {
+    /// No more receiving (`SHUT_RD`).
     case read
+    /// No more sending (`SHUT_WR`): the peer sees the end of the stream once what was sent arrives.
     case write
+    /// Both directions (`SHUT_RDWR`).
     case both
 }
 
@@ -45,7 +48,9 @@ public protocol RawSocket: AnyObject, Sendable {
     /// An empty buffer consumes nothing but still waits, like any receive, until the socket is
     /// readable (data or end of stream), so timeouts fire (EVT-08; CPython returns at once).
     ///
-    /// - Parameter deadline: an absolute limit on top of the socket's timeout (nil for none).
+    /// - Parameters:
+    ///   - buffer: where the bytes go.
+    ///   - deadline: an absolute limit on top of the socket's timeout (nil for none).
     /// - Returns: `.completed(n)` (0 = end of stream, or an empty buffer) or, in non-blocking mode,
     ///   `.wouldBlock(direction)`.
     /// - Throws: `IOError`: `.timedOut`, `.system` (`EBADF` once closed, `ECONNRESET`, …),

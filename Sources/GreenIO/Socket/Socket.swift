@@ -322,10 +322,14 @@ public final class Socket: RawSocket, @unchecked Sendable {
         return fd
     }
 
+    /// Records one more file object made from this socket. The file objects call it (`makefile`,
+    /// `makeSocketIO(mode:)`); application code does not.
     public func retainFileReference() {
         fileReferences += 1
     }
 
+    /// Releases a file object's reference; closes the descriptor if `close()` was called and this
+    /// was the last reference. The file objects call it when they close; application code does not.
     public func releaseFileReference() {
         if fileReferences > 0 { fileReferences -= 1 }
         if isClosed && fileReferences == 0 { closeDescriptor() }
