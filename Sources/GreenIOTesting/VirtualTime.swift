@@ -11,7 +11,11 @@ import GreenIO
 ///   another thread, no work is out in the blocking pool (`Hub.offload`), and no descriptor turns
 ///   ready within `autojumpThreshold` of real time (`defaultAutojumpThreshold`, 20 ms, unless you
 ///   say otherwise), the clock jumps to the first pending timer.
-/// - **By hand**: `advance(by:)` / `advance(to:)`, from a green thread of the hub.
+/// - **By hand**: ``VirtualTime/advance(by:)`` / ``VirtualTime/advance(to:)``, from a green thread
+///   of the hub.
+///
+/// ``VirtualTime/run(autojumpThreshold:limit:_:)`` runs a test body on a new hub on virtual time;
+/// ``VirtualTime/elapsed`` says how much virtual time has passed.
 ///
 /// Readiness still comes from the kernel: real sockets, socket pairs and TLS work unchanged, and a
 /// jump never happens while a descriptor of the hub is ready. So a byte that a green thread of this

@@ -5,7 +5,8 @@ import CGreenIO
 /// virtual clock. Make deadlines on the thread of the hub that uses them.
 ///
 /// Deadlines give one budget to a whole call or to several calls (Go style); timeouts are turned
-/// into a deadline once per raw operation. `Deadline.distantFuture` means "no deadline".
+/// into a deadline once per raw operation. ``Deadline/distantFuture`` means "no deadline"; make one
+/// with ``Deadline/after(_:)``.
 public struct Deadline: Comparable, Hashable, Sendable, CustomStringConvertible {
     /// Nanoseconds since an arbitrary fixed point (the system's boot).
     public let nanoseconds: UInt64

@@ -1,11 +1,11 @@
-/// A file object made by `makefile`: which class CPython would return, as a Swift value
-/// (conformance/cpython-semantics.md §1.5).
+/// A file object made by ``RawSocket/makefile(_:buffering:encoding:errors:newline:)``: which class
+/// CPython's `socket.makefile` would return, as a Swift value.
 ///
 /// | mode | buffering 0 | buffered, binary | text (no "b") |
 /// |---|---|---|---|
-/// | read ("r", "rb", "b", "") | `.raw` (mode "rb") | `.reader` | `.text` over a reader |
-/// | write ("w", "wb") | `.raw` (mode "wb") | `.writer` | `.text` over a writer |
-/// | read and write ("rw", "rwb") | `.raw` (mode "rwb") | `.pair` | `.text` over both |
+/// | read ("r", "rb", "b", "") | ``SocketFile/raw(_:)`` (mode "rb") | ``SocketFile/reader(_:)`` | ``SocketFile/text(_:)`` over a reader |
+/// | write ("w", "wb") | `.raw` (mode "wb") | ``SocketFile/writer(_:)`` | `.text` over a writer |
+/// | read and write ("rw", "rwb") | `.raw` (mode "rwb") | ``SocketFile/pair(_:)`` | `.text` over both |
 public enum SocketFile: Sendable {
     /// Unbuffered (`buffering: 0`, binary only): the raw file object.
     case raw(SocketIO)
@@ -83,7 +83,7 @@ struct FileMode {
 
 extension RawSocket {
     /// Makes a file object on this socket (Python's `socket.makefile`), by the class table of
-    /// `SocketFile`.
+    /// ``SocketFile``.
     ///
     /// The file takes a reference on the socket: the connection stays open until both the socket and
     /// every file made from it are closed.

@@ -1,9 +1,10 @@
-/// CPython's `socket.SocketIO`: the raw (unbuffered) file object over any `RawSocket`.
+/// CPython's `socket.SocketIO`: the raw (unbuffered) file object over any ``RawSocket``.
 ///
 /// Reads return nil for "would block" (non-blocking mode only) and an empty result or 0 for the end
-/// of the stream. A read that times out throws `IOError` `.timedOut` and, under the default
-/// `TimeoutPolicy.latch`, every later read of this object fails with "cannot read from timed out
-/// object" without touching the socket. Writes return nil for "would block" and have no latch.
+/// of the stream. A read that times out throws ``IOError`` ``IOError/Kind/timedOut`` and, under the
+/// default ``TimeoutPolicy/latch`` (``SocketIO/timeoutPolicy``), every later read of this object
+/// fails with "cannot read from timed out object" without touching the socket. Writes return nil
+/// for "would block" and have no latch. ``BufferedReader`` and ``BufferedWriter`` sit on top of it.
 ///
 /// Closing the object releases its reference on the socket: the connection closes when the socket
 /// and every file object made from it are closed.

@@ -20,18 +20,23 @@ public enum ShutdownDirection: Sendable {
 
 /// The pluggable contract between a byte-stream socket and the file objects above it.
 ///
-/// `SocketIO`, the buffered readers and writers and `makefile` use only this protocol, so they work
-/// unchanged over plain sockets, TLS sockets and user types. A conforming type promises:
+/// ``SocketIO``, the buffered readers and writers (``BufferedReader``, ``BufferedWriter``) and
+/// ``RawSocket/makefile(_:buffering:encoding:errors:newline:)`` use only this protocol, so they work
+/// unchanged over plain sockets (``Socket``), TLS sockets (``TLSSocket``) and user types. A
+/// conforming type promises:
 ///
-/// - `receive` and `send` obey `timeout`: in `.nonBlocking` mode they never wait and report
-///   `.wouldBlock(direction)` (whatever produced it — `EAGAIN`, TLS want-read or want-write);
-///   in `.blocking` and `.timeout` modes they wait on the hub (never returning `.wouldBlock`) and
-///   throw `IOError` `.timedOut` when the timeout or `deadline` passes, whichever comes first.
+/// - ``RawSocket/receive(into:deadline:)`` and ``RawSocket/send(_:deadline:)`` obey
+///   ``RawSocket/timeout``: in ``TimeoutMode/nonBlocking`` mode they never wait and report
+///   ``IOOutcome/wouldBlock(_:)`` with the direction to wait for (whatever produced it — `EAGAIN`,
+///   TLS want-read or want-write); in ``TimeoutMode/blocking`` and ``TimeoutMode/timeout(_:)``
+///   modes they wait on the hub (never returning `.wouldBlock`) and throw ``IOError``
+///   ``IOError/Kind/timedOut`` when the timeout or `deadline` passes, whichever comes first.
 ///   Each call is one raw operation with one deadline.
-/// - Errors are thrown as `IOError` (or `CancellationError` if the green thread is cancelled).
-/// - `close()` is idempotent and, while file objects made from the socket are open, only marks the
-///   socket closed: the connection stays open until the last file reference is released
-///   (Python's `_io_refs` rule).
+/// - Errors are thrown as ``IOError`` (or `CancellationError` if the green thread is cancelled).
+/// - ``RawSocket/close()`` is idempotent and, while file objects made from the socket are open,
+///   only marks the socket closed: the connection stays open until the last file reference is
+///   released (Python's `_io_refs` rule). The file objects count their references with
+///   ``RawSocket/retainFileReference()`` and ``RawSocket/releaseFileReference()``.
 public protocol RawSocket: AnyObject, Sendable {
     /// The descriptor, or -1 once the socket is really closed or detached.
     var fileDescriptor: Int32 { get }

@@ -4,9 +4,12 @@ import Synchronization
 ///
 /// | Python `gettimeout()` | GreenIO |
 /// |---|---|
-/// | `None` | `.blocking`: operations wait (on the hub) as long as it takes |
-/// | `0.0` | `.nonBlocking`: operations that cannot complete at once report "would block" |
-/// | `t > 0` | `.timeout(t)`: each raw operation waits at most `t`, then fails with "timed out" |
+/// | `None` | ``TimeoutMode/blocking``: operations wait (on the hub) as long as it takes |
+/// | `0.0` | ``TimeoutMode/nonBlocking``: operations that cannot complete at once report "would block" |
+/// | `t > 0` | ``TimeoutMode/timeout(_:)``: each raw operation waits at most `t`, then fails with "timed out" |
+///
+/// Set it with ``Socket/setTimeout(_:)`` or ``Socket/setTimeout(seconds:)``; new sockets start in
+/// ``TimeoutMode/default``.
 ///
 /// The mode is what the caller asked for. It is separate from the descriptor's `O_NONBLOCK` flag,
 /// which is always set for sockets on a hub (eventlet #308 came from mixing the two up).

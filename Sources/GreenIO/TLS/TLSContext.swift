@@ -53,8 +53,11 @@ public enum PeerVerification: Sendable, Hashable {
 
 /// Settings shared by many TLS connections: CPython's `ssl.SSLContext`.
 ///
-/// A client context verifies the server's certificate and host name by default; a server context
-/// presents an identity. Both refuse protocol versions below TLS 1.2 unless told otherwise.
+/// A client context (``TLSContext/client(verification:identity:profile:)``) verifies the server's
+/// certificate and host name by default; a server context
+/// (``TLSContext/server(identity:clientVerification:clientCertificate:resumption:profile:)``)
+/// presents a ``TLSIdentity``. Both follow a ``TLSProfile`` and refuse protocol versions below
+/// TLS 1.2 unless told otherwise.
 /// Configure a context before making sockets with it; it is then read-only and may be shared by any
 /// number of sockets and hubs.
 public final class TLSContext: @unchecked Sendable {

@@ -49,13 +49,14 @@ import Glibc
 
 /// A TLS connection over a plain socket, driven through the hub: GreenIO's `ssl.SSLSocket`.
 ///
-/// It conforms to `RawSocket`, so `makefile`, `SocketIO` and the buffered and text layers work on
-/// it unchanged. Make one with `wrap(_:context:serverHostname:session:handshake:suppressRaggedEOFs:)`
-/// (client or server, by the context's role), `connect(host:port:context:serverHostname:session:timeout:)`,
-/// or `Socket.startTLS`.
+/// It conforms to ``RawSocket``, so ``RawSocket/makefile(_:buffering:encoding:errors:newline:)``,
+/// ``SocketIO`` and the buffered and text layers work on it unchanged. Make one with
+/// ``TLSSocket/wrap(_:context:serverHostname:session:handshake:suppressRaggedEOFs:)`` (client or
+/// server, by the context's role), ``TLSSocket/connect(host:port:context:serverHostname:session:timeout:)``,
+/// or ``Socket/startTLS(context:serverHostname:reader:)``, with a ``TLSContext``.
 ///
 /// A TLS socket is used from the green threads of one hub: one reader and one writer may work at the
-/// same time. `close()` may be called from any thread.
+/// same time. ``TLSSocket/close()`` may be called from any thread.
 public final class TLSSocket: RawSocket, @unchecked Sendable {
     /// The context the socket was made with.
     public let context: TLSContext
