@@ -84,11 +84,12 @@ public protocol RawSocket: AnyObject, Sendable {
     /// itself closes once no file object holds a reference.
     func close()
 
-    /// Records one more file object made from this socket (`makefile`).
+    /// Records one more file object made from this socket (`makefile`). The file objects call it;
+    /// a socket type implements it, and application code does not call it.
     func retainFileReference()
 
     /// Releases a file object's reference; really closes the socket if it was closed and this was
-    /// the last reference.
+    /// the last reference. The file objects call it when they close; application code does not.
     func releaseFileReference()
 }
 
