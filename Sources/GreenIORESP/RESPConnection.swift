@@ -22,8 +22,9 @@ public protocol RESPCommandHandler: Sendable {
 
 extension RESPCommands: RESPCommandHandler {}
 
-/// Serves one client connection of a RESP2 server: decodes each command with a `RESPDecoder`
-/// straight from the reader's buffer, runs it on `commands` and writes the reply into the writer.
+/// Serves one client connection of a RESP2 server: decodes each command with a ``RESPDecoder``
+/// straight from the reader's buffer, runs it on ``RESPConnection/commands`` (a
+/// ``RESPCommandHandler``) and writes the ``RESPReply`` into the writer.
 ///
 /// Replies are sent when the next command has not arrived whole, just before waiting for more input
 /// (or earlier, when they fill the writer's buffer): a pipelined batch gets its replies in one

@@ -37,7 +37,7 @@ public enum RESPDecoding: Sendable, Equatable {
 /// call decodes the first command in the bytes given and says how many bytes it used, or that it
 /// needs more. It never needs more than what has arrived, and never reserves memory for what a
 /// header announces: a bulk string's bytes stay in the caller's buffer until all of them are there
-/// (`missingByteCount` says how many are still to come; the caller decides how much room to make).
+/// (``RESPDecoder/missingByteCount`` says how many are still to come; the caller decides how much room to make).
 /// Between calls it remembers how far it got into an incomplete command, so that a command
 /// arriving in many pieces (a large bulk string) is not examined again from its start each time.
 /// That memory is why `decode` is `mutating`, and why each call must be given the bytes of the

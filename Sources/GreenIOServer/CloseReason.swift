@@ -27,7 +27,7 @@ public struct CloseReason: Sendable, Hashable, CustomStringConvertible {
         case proxyHeader = "proxy_header"
         /// The server stopped (after its drain period) while the connection was open.
         case serverStopping = "server_stopping"
-        /// Any other error (a reset, say).
+        /// Any other error (a reset has its own kind, `reset`).
         case error
     }
 

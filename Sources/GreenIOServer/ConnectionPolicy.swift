@@ -1,4 +1,4 @@
-/// The limits a `Server` applies to every connection. Each default is what a public line server
+/// The limits a ``Server`` applies to every connection. Each default is what a public line server
 /// would pick; `Docs/Server.md` gives the reasons.
 public struct ConnectionPolicy: Sendable {
     /// How long a TLS client may take to complete its handshake, counted from the accept (and never
@@ -55,6 +55,7 @@ public struct ConnectionPolicy: Sendable {
 
 /// A server that cannot be configured, bound or started, with a one-line message.
 public struct ServerError: Error, CustomStringConvertible, Sendable {
+    /// The message, one line.
     public let description: String
 
     /// A failure with `description` as its message.

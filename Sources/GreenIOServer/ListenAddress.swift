@@ -9,6 +9,7 @@ public enum ListenAddress: Sendable, Hashable, CustomStringConvertible {
     /// replaced; any other file there is an error. The file is removed when the server stops.
     case unix(path: String)
 
+    /// "host:port" ("[host]:port" for an IPv6 address), or the path.
     public var description: String {
         switch self {
         case .tcp(let host, let port): return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"

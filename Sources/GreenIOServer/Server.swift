@@ -23,12 +23,17 @@ public typealias ServerConnectionHandler = @Sendable (ServerConnection) async th
 /// try server.run()  // until SIGINT or SIGTERM
 /// ```
 ///
-/// Lifecycle: `start()` binds every listener (a port 0 is chosen then: see `localAddresses`) and
-/// starts the hubs; `stop()` closes the listeners at once (new clients are refused), gives the open
-/// connections `drainPeriod` to finish (`ServerConnection.isDraining` is then true), cancels the
-/// rest, and the server is stopped once every connection has closed. `run()` does all of it on
-/// the calling thread, stopping on SIGINT or SIGTERM; as a swift-service-lifecycle `Service`,
-/// `run() async` stops on the group's graceful shutdown instead. A server runs once.
+/// The handler (a ``ServerConnectionHandler``) gets a ``ServerConnection`` and returns a
+/// ``CloseReason``; a ``ServerConfiguration`` says where to listen, with TLS or without, on how many
+/// hubs, and its ``ConnectionPolicy`` the limits of each connection.
+///
+/// Lifecycle: ``Server/start()`` binds every listener (a port 0 is chosen then: see
+/// ``Server/localAddresses``) and starts the hubs; ``Server/stop(drainPeriod:)`` closes the listeners
+/// at once (new clients are refused), gives the open connections ``ConnectionPolicy/drainPeriod`` to
+/// finish (``ServerConnection/isDraining`` is then true), cancels the rest, and the server is
+/// stopped once every connection has closed. ``Server/run(whenListening:onHangUp:)`` does all of
+/// it on the calling thread, stopping on SIGINT or SIGTERM; as a swift-service-lifecycle `Service`,
+/// ``Server/run()`` stops on the group's graceful shutdown instead. A server runs once.
 public final class Server: Sendable {
     /// The configuration it was made with.
     public let configuration: ServerConfiguration

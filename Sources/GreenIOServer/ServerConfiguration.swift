@@ -2,7 +2,8 @@ import GreenIO
 import Logging
 import Metrics
 
-/// Everything a `Server` needs besides its handler.
+/// Everything a ``Server`` needs besides its handler: the ``ListenAddress``es, TLS, the number of
+/// hubs, the ``ConnectionPolicy``, the PROXY protocol, logging and metrics.
 public struct ServerConfiguration: Sendable {
     /// Where to listen; at least one address.
     public var addresses: [ListenAddress]

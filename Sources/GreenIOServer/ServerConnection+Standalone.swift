@@ -13,7 +13,9 @@ extension ServerConnection {
     /// not done. `isDraining` stays false. Make it in a green thread of the hub that uses `socket`.
     ///
     /// - Parameters:
+    ///   - socket: the connection: any `RawSocket` (a TLS socket after its handshake).
     ///   - peer: the address the handler and the logs see as the client's.
+    ///   - configuration: the policy (buffer size, line limit, line timeout) and logger to use.
     ///   - hubIndex: the hub number the logs show.
     /// - Throws: `IOError` from making the file objects (a closed socket).
     public convenience init(socket: any RawSocket, peer: SocketAddress,

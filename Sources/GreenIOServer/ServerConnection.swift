@@ -1,19 +1,22 @@
 import GreenIO
 import Logging
 
-/// One client connection as a `Server`'s handler sees it: the socket (after the TLS handshake),
-/// the peer, a logger that names the peer, buffered file objects (`makefile("rwb")`), and the
-/// policy's deadlines applied for you.
+/// One client connection as a ``Server``'s handler sees it: the socket (after the TLS handshake),
+/// the ``ServerConnection/peer``, a logger that names the peer, buffered file objects
+/// (``ServerConnection/file``, `makefile("rwb")`), and the policy's deadlines applied for you.
 ///
 /// The handler runs in the connection's own green thread and is the only user of this object.
 /// When it returns or throws, the server flushes nothing more, closes the files and the socket,
 /// and logs the close with the reason.
 ///
-/// Reading: `readLine()` (and the borrowed-line methods) apply `policy.maxLineLength` and the
-/// line deadline: the first line must be complete within `policy.lineTimeout` of the accept, each
-/// later one within `lineTimeout` of the end of the one before. Writing: `write`, `flush` and
-/// `writeAndFlush` get `lineTimeout` from the start of the call. The reader and writer are there
-/// for anything else (`read(n)`, `read(until:)`, …); pass `lineDeadline` to keep the same rule.
+/// Reading: ``ServerConnection/readLine()`` (and the borrowed-line methods
+/// ``ServerConnection/withLine(_:)`` and ``ServerConnection/withCompleteLines(_:)``) apply
+/// ``ConnectionPolicy/maxLineLength`` and the line deadline: the first line must be complete within
+/// ``ConnectionPolicy/lineTimeout`` of the accept, each later one within `lineTimeout` of the end of
+/// the one before. Writing: `write`, ``ServerConnection/flush()`` and `writeAndFlush` get
+/// `lineTimeout` from the start of the call. The reader and writer are there for anything else
+/// (`read(n)`, `read(until:)`, …); pass ``ServerConnection/lineDeadline`` to keep the same rule.
+/// ``ServerConnection/sendFinalReply(_:)`` sends a last reply and closes politely.
 public final class ServerConnection: @unchecked Sendable {
     /// The connection: a `Socket`, or a `TLSSocket` whose handshake is complete.
     public let socket: any RawSocket

@@ -17,10 +17,12 @@ public struct ServerTLSSettings: Sendable {
     public struct ServerName: Sendable {
         /// An exact name or a "*." wildcard.
         public var name: String
-        /// The certificate chain and private key PEM files.
+        /// The certificate chain PEM file.
         public var certificateChainFile: String
+        /// The private key PEM file.
         public var privateKeyFile: String
 
+        /// An identity for `name`, read from the two PEM files whenever `makeContext()` runs.
         public init(name: String, certificateChainFile: String, privateKeyFile: String) {
             self.name = name
             self.certificateChainFile = certificateChainFile

@@ -9,5 +9,7 @@ public protocol ConfigurableRawSocket: RawSocket {
     func setTimeout(_ mode: TimeoutMode) throws
 }
 
+/// GreenIO's plain socket conforms already: it has `setTimeout(_:)`.
 extension Socket: ConfigurableRawSocket {}
+/// GreenIO's TLS socket conforms already: it has `setTimeout(_:)`.
 extension TLSSocket: ConfigurableRawSocket {}

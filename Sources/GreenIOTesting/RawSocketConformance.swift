@@ -12,14 +12,15 @@ import GreenIO
 /// ```
 ///
 /// `makePair` is called in a green thread of a fresh hub, once per check (twice for
-/// `.closeWakesWaiter`), and must return two connected, open sockets: bytes one sends reach the
+/// ``RawSocketConformance/Check/closeWakesWaiter``), and must return two connected, open sockets
+/// (``ConfigurableRawSocket``): bytes one sends reach the
 /// other. The checks close them. Where a check watches one socket's close from the other, the
 /// first socket closes, so make the first one the side whose close is clean (for TLS over TCP, the
 /// server: a client with unread session tickets closes with a reset).
 ///
 /// Each check runs alone, in a green thread of its own hub thread, and waits only with deadlines
 /// (a few seconds at most), so a broken transport fails a check instead of hanging it; a check
-/// still running after `Traits.checkTimeLimit` is cancelled and reported as failed. The checks
+/// still running after ``RawSocketConformance/Traits/checkTimeLimit`` is cancelled and reported as failed. The checks
 /// measure time with generous bounds, but run the kit from a suite that does not run other
 /// timing-sensitive tests at the same moment (`.serialized`).
 public enum RawSocketConformance {

@@ -1,9 +1,9 @@
 import GreenIO
 
-/// How one direction of a `ScriptedSocket` pair behaves: how the bytes one end sends reach the
+/// How one direction of a ``ScriptedSocket`` pair behaves: how the bytes one end sends reach the
 /// other end, and what happens at chosen offsets of the stream.
 ///
-/// A script is a value; build it with the initializer and `at(_:_:)`:
+/// A script is a value; build it with the initializer and ``Script/at(_:_:)``:
 ///
 /// ```swift
 /// let script = Script(chunkSize: 3, sendWindow: 16, ending: .reset)

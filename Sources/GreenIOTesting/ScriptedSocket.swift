@@ -1,11 +1,11 @@
 import Glibc
 import GreenIO
 
-/// One end of an in-memory connection whose behaviour is scripted per direction (`Script`): a
+/// One end of an in-memory connection whose behaviour is scripted per direction (``Script``): a
 /// `RawSocket` for testing protocol code — under `makefile`, `SocketIO`, the buffered and text
 /// layers, or a handler of your own — without a listener or a kernel socket.
 ///
-/// Make a connected pair with `pair(aToB:bToA:timeout:)`, drive one end from the test and hand the
+/// Make a connected pair with ``ScriptedSocket/pair(aToB:bToA:timeout:)``, drive one end from the test and hand the
 /// other to the code under test. The socket keeps `RawSocket`'s contract as `Socket` does:
 ///
 /// - Timeout modes: blocking and timeout-mode operations wait on the hub, in a green thread, and

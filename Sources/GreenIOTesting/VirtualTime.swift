@@ -11,7 +11,11 @@ import GreenIO
 ///   another thread, no work is out in the blocking pool (`Hub.offload`), and no descriptor turns
 ///   ready within `autojumpThreshold` of real time (`defaultAutojumpThreshold`, 20 ms, unless you
 ///   say otherwise), the clock jumps to the first pending timer.
-/// - **By hand**: `advance(by:)` / `advance(to:)`, from a green thread of the hub.
+/// - **By hand**: ``VirtualTime/advance(by:)`` / ``VirtualTime/advance(to:)``, from a green thread
+///   of the hub.
+///
+/// ``VirtualTime/run(autojumpThreshold:limit:_:)`` runs a test body on a new hub on virtual time;
+/// ``VirtualTime/elapsed`` says how much virtual time has passed.
 ///
 /// Readiness still comes from the kernel: real sockets, socket pairs and TLS work unchanged, and a
 /// jump never happens while a descriptor of the hub is ready. So a byte that a green thread of this
@@ -87,6 +91,7 @@ public final class VirtualTime: @unchecked Sendable {
     ///   - autojumpThreshold: as `init(autojumpThreshold:)`.
     ///   - limit: real time the whole run may take; past it the green thread is cancelled and
     ///     `RealTimeLimitExceeded` thrown (so a test that would wait for ever fails instead).
+    ///   - body: the test, run as the hub's first green thread with this run's `VirtualTime`.
     /// - Returns: what `body` returned.
     /// - Throws: what `body` threw, `RealTimeLimitExceeded`, or the hub's creation error.
     public static func run<Result: Sendable>(autojumpThreshold: Duration? = VirtualTime.defaultAutojumpThreshold, limit: Duration = .seconds(60),
@@ -100,10 +105,12 @@ public final class VirtualTime: @unchecked Sendable {
     public struct RealTimeLimitExceeded: Error, CustomStringConvertible {
         /// The limit that passed.
         public let limit: Duration
+        /// "the virtual-time run took longer than LIMIT of real time".
         public var description: String { "the virtual-time run took longer than \(limit) of real time" }
     }
 }
 
+/// A bounded wait for a task's value, in real time.
 extension Task where Failure == any Error {
     /// The task's value, waited for at most `limit` of real time (`Task.sleep`); past it the task
     /// is cancelled, and `VirtualTime.RealTimeLimitExceeded` thrown once it has ended. For a test

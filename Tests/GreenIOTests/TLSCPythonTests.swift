@@ -2,7 +2,7 @@ import Glibc
 import Testing
 @testable import GreenIO
 
-/// CPython's `ssl.SSLSocket` conformance (cpython-scenarios.md section J, CPY-69 … CPY-80) over real
+/// CPython's `ssl.SSLSocket` conformance (CPython's TLS scenarios, CPY-69 … CPY-80) over real
 /// TCP loopback. MemoryBIO-only parts (`SSLObject`, `write_eof`) are not tested: GreenIO has no
 /// MemoryBIO API. Deliberate differences: want-read / want-write are `.wouldBlock(direction)`
 /// outcomes and nil from the file objects, never errors (CPython raises `SSLWantReadError`); a

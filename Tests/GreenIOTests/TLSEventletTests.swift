@@ -2,7 +2,7 @@ import Glibc
 import Testing
 @testable import GreenIO
 
-/// TLS over green sockets: eventlet and gevent scenarios (eventlet-scenarios.md section D, EVT-32 …
+/// TLS over green sockets: eventlet and gevent scenarios (EVT-32 …
 /// EVT-53) over real TCP loopback, client and server as green threads of one hub. Timing scenarios
 /// (EVT-37, EVT-45, EVT-49) are in "TLS timeouts"; large transfers (EVT-38, EVT-39) in "TLS large
 /// transfers".

@@ -5,7 +5,8 @@ import CGreenIO
 /// virtual clock. Make deadlines on the thread of the hub that uses them.
 ///
 /// Deadlines give one budget to a whole call or to several calls (Go style); timeouts are turned
-/// into a deadline once per raw operation. `Deadline.distantFuture` means "no deadline".
+/// into a deadline once per raw operation. ``Deadline/distantFuture`` means "no deadline"; make one
+/// with ``Deadline/after(_:)``.
 public struct Deadline: Comparable, Hashable, Sendable, CustomStringConvertible {
     /// Nanoseconds since an arbitrary fixed point (the system's boot).
     public let nanoseconds: UInt64
@@ -47,8 +48,11 @@ public struct Deadline: Comparable, Hashable, Sendable, CustomStringConvertible 
     /// True once the clock has reached the deadline.
     public var hasPassed: Bool { nanoseconds <= cgreenio_monotonic_ns() }
 
+    /// Whether `a` comes before `b` on the clock.
     public static func < (a: Deadline, b: Deadline) -> Bool { a.nanoseconds < b.nanoseconds }
 
+    /// "Deadline(never)" for `distantFuture`, else how far away the deadline is, e.g.
+    /// "Deadline(4.99 seconds from now)".
     public var description: String {
         nanoseconds == .max ? "Deadline(never)" : "Deadline(\(remaining) from now)"
     }

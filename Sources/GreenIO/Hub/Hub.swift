@@ -50,9 +50,14 @@ import Synchronization
 /// An epoll loop on one thread that runs green threads (Swift tasks) and parks them on file
 /// descriptors and timers.
 ///
-/// Start one with `Hub.run(_:)` (on the calling thread, until a root body finishes) or
-/// `Hub.startThread(name:)` (on a new thread, until `stop()`), then start green threads with
-/// `spawn(_:)`. Sockets created inside green threads use the hub of their thread.
+/// Start one with ``Hub/run(_:)`` (on the calling thread, until a root body finishes) or
+/// ``Hub/startThread(name:)`` (on a new thread, until ``Hub/stop()``), then start green threads with
+/// ``Hub/spawn(_:)``. Sockets created inside green threads use the hub of their thread.
+///
+/// A green thread parks with ``Hub/sleep(for:)``, ``Hub/yield()``, or a wait on a descriptor (what
+/// ``Socket`` and ``TLSSocket`` do when a system call would block); work that can only block runs on
+/// a helper thread with ``Hub/offload(_:)``. ``Hub/slowJobThreshold`` reports a green thread that
+/// holds the hub too long.
 public final class Hub: TaskExecutor, @unchecked Sendable {
     // MARK: Hub-thread state (touched only on the hub thread; no exclusivity checks)
 
@@ -247,6 +252,9 @@ public final class Hub: TaskExecutor, @unchecked Sendable {
 
     // MARK: TaskExecutor
 
+    /// Runs `job` on the hub thread (the `TaskExecutor` requirement): green threads and their child
+    /// tasks are scheduled through it by the Swift runtime, so application code does not call it.
+    /// From another thread the job goes through the hub's inbox and wakes the loop.
     public func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         if isOnHubThread {

@@ -5,6 +5,7 @@ public enum Interest: Sendable, Hashable, CustomStringConvertible {
     /// Wait until the descriptor is writable (or the peer closed, or an error is pending).
     case write
 
+    /// "read" or "write", as in the `.busy` error's message.
     public var description: String { self == .read ? "read" : "write" }
 }
 
@@ -15,6 +16,10 @@ public enum Interest: Sendable, Hashable, CustomStringConvertible {
 /// (eventlet's rule). A TLS socket's writer may need to wait for readability while its reader also
 /// waits for it (and the reader may need writability): such a socket type puts those waits in the
 /// `.secondary` slot, which allows exactly one more waiter per direction.
+///
+/// Plumbing for socket types of your own that wait on a descriptor (``Hub``'s
+/// `wait(for:on:deadline:slot:)`), as ``Socket`` and ``TLSSocket`` do; application code does not
+/// need it.
 public enum WaitSlot: Sendable, Hashable {
     /// The usual slot: one waiter per direction.
     case primary

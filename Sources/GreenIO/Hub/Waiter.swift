@@ -35,6 +35,10 @@ final class Waiter: @unchecked Sendable {
 ///
 /// The generation distinguishes this registration from earlier ones for the same fd number, so
 /// an event queued for a closed fd never resumes a waiter of a new one (eventlet #94).
+///
+/// Plumbing for socket types of your own that wait on a descriptor: ``Hub/register(_:)`` and
+/// ``Hub/registration(for:)`` make one, ``Hub/deregister(_:closeDescriptor:)`` removes it, as
+/// ``Socket`` does; application code does not need it.
 public final class FDRegistration: @unchecked Sendable {
     /// The registered file descriptor.
     public let fileDescriptor: Int32

@@ -1,6 +1,7 @@
-/// CPython's `io.BufferedRWPair`: a buffered reader and a buffered writer over one raw object, as
-/// `makefile("rwb")` returns. Reading and writing are independent (one green thread may read while
-/// another writes). It has no name and no descriptor, as in CPython.
+/// CPython's `io.BufferedRWPair`: a buffered reader (``BufferedRWPair/reader``) and a buffered
+/// writer (``BufferedRWPair/writer``) over one raw ``SocketIO``, as `makefile("rwb")` and
+/// ``RawSocket/makeReadWritePair(bufferSize:)`` return. Reading and writing are independent (one
+/// green thread may read while another writes). It has no name and no descriptor, as in CPython.
 public final class BufferedRWPair: @unchecked Sendable {
     /// The read side.
     public let reader: BufferedReader

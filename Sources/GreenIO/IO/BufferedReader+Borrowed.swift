@@ -27,6 +27,7 @@ extension BufferedReader {
     /// - Parameters:
     ///   - maxLength: the longest line accepted, terminator included.
     ///   - deadline: an absolute limit for the whole call, on top of the socket's timeout.
+    ///   - body: called with the line in place (empty once the stream has ended).
     /// - Returns: `body`'s result; nil only when the socket is non-blocking and no complete line
     ///   (nor the end of the stream) is there yet — the partial line stays buffered.
     /// - Throws: `IOError` `.invalidArgument` "maxLength must be positive" for `maxLength <= 0`,
@@ -74,6 +75,7 @@ extension BufferedReader {
     /// - Parameters:
     ///   - maxLength: the longest line accepted, terminator included.
     ///   - deadline: an absolute limit for the whole call, on top of the socket's timeout.
+    ///   - body: called with the run of lines in place (empty once the stream has ended).
     /// - Returns: `body`'s result; nil only when the socket is non-blocking and no complete line
     ///   (nor the end of the stream) is there yet — the partial line stays buffered.
     /// - Throws: as `withLine(maxLength:deadline:_:)`: `.lineTooLong` "line too long" when the

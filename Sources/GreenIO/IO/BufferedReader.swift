@@ -1,4 +1,4 @@
-/// CPython's `io.BufferedReader` over a `SocketIO`, with GreenIO's two promises on top:
+/// CPython's `io.BufferedReader` over a ``SocketIO``, with GreenIO's two promises on top:
 ///
 /// - **Nothing received is ever lost.** A timeout, would-block or error in the middle of a read
 ///   leaves every byte already received in the buffer, for the next call. (CPython drops the bytes a
@@ -10,15 +10,24 @@
 /// Every reading method serves buffered bytes first and calls the raw object only when the request
 /// cannot be met from the buffer, and never once it has been met (bpo-9550). Each raw read obeys the
 /// socket's timeout; `deadline` adds an absolute limit for the whole call. After a raw read timed out,
-/// `timeoutPolicy` decides whether later raw reads fail ("cannot read from timed out object",
-/// CPython's latch, the default) or simply continue (`.resumable`).
+/// ``BufferedReader/timeoutPolicy`` decides whether later raw reads fail ("cannot read from timed
+/// out object", CPython's latch, the default) or simply continue (``TimeoutPolicy/resumable``).
+///
+/// Lines: ``BufferedReader/readLine(limit:deadline:)`` is CPython's `readline`;
+/// ``BufferedReader/readLine(maxLength:deadline:)`` and
+/// ``BufferedReader/read(until:limit:strict:deadline:)`` refuse an over-long line with
+/// ``IOError/Kind/lineTooLong`` instead of splitting it; ``BufferedReader/withLine(maxLength:deadline:_:)``
+/// lends a line in place without copying it; ``BufferedReader/lines`` iterates. An incremental
+/// parser works on the buffer with ``BufferedReader/consumeBuffered(_:)`` and
+/// ``BufferedReader/fill(room:deadline:)``.
 ///
 /// Memory: a reader with nothing buffered frees its buffer before it reads, waits for input without
 /// it (except in non-blocking mode, where it frees it again after a would-block), and allocates it
 /// when bytes are there — small unless reads have been large — so a connection parked between
 /// messages holds none.
 ///
-/// A reader is used by one green thread at a time; a second, concurrent call fails with `.busy`.
+/// A reader is used by one green thread at a time; a second, concurrent call fails with
+/// ``IOError/Kind/busy``.
 public final class BufferedReader: BinaryReading, @unchecked Sendable {
     /// The raw file object underneath.
     public let raw: SocketIO
@@ -308,11 +317,13 @@ public final class BufferedReader: BinaryReading, @unchecked Sendable {
     /// Reads through the first occurrence of `separator` (any byte string: `\r\n`, `\0`, …).
     ///
     /// - Parameters:
+    ///   - separator: the byte string that ends a piece; not empty.
     ///   - limit: at most this many bytes, separator included (-1: no limit).
     ///   - strict: when no separator ends within the first `limit` bytes, throw `.lineTooLong`
     ///     and consume nothing once a byte beyond the limit has arrived (true; exactly `limit`
     ///     bytes followed by the end of the stream are returned), or return exactly `limit` bytes
     ///     like `readLine(limit:)` (false).
+    ///   - deadline: an absolute limit for the whole call, on top of the socket's timeout.
     /// - Returns: the bytes through the separator; what is left at the end of the stream (empty
     ///   once nothing is); nil when non-blocking and the separator has not arrived yet.
     /// - Throws: `IOError` `.invalidArgument` for an empty separator; `.lineTooLong` (strict);
@@ -407,18 +418,24 @@ public final class BufferedReader: BinaryReading, @unchecked Sendable {
 
     /// The async sequence of a reader's lines (see `BufferedReader.lines`).
     public struct Lines: AsyncSequence, Sendable {
+        /// A line, through its `\n` (a final unterminated line at the end of the stream without).
         public typealias Element = [UInt8]
         let reader: BufferedReader
 
+        /// Reads the lines one by one with `BufferedReader.readLine(limit:deadline:)`.
         public struct AsyncIterator: AsyncIteratorProtocol {
             let reader: BufferedReader
 
+            /// The next line; nil at the end of the stream.
+            /// - Throws: `IOError` `.wouldBlock` in non-blocking mode when no complete line is
+            ///   there yet (the partial line stays buffered); otherwise as `readLine`.
             public mutating func next() async throws -> [UInt8]? {
                 guard let line = try await reader.readLine() else { throw IOError.wouldBlock() }
                 return line.isEmpty ? nil : line
             }
         }
 
+        /// An iterator over the reader's lines; every iterator reads from the same reader.
         public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(reader: reader) }
     }
 

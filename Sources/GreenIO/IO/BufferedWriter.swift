@@ -1,21 +1,24 @@
-/// CPython's `io.BufferedWriter` over a `SocketIO`.
+/// CPython's `io.BufferedWriter` over a ``SocketIO``.
 ///
 /// `write` copies into the buffer when the bytes fit and sends them through directly when they are
-/// large; nothing is sent until the buffer fills, `flush()` or `close()` (there is no line
-/// buffering, as with CPython's `makefile`). Each raw send obeys the socket's timeout; `deadline`
-/// adds an absolute limit for the whole call.
+/// large; nothing is sent until the buffer fills, ``BufferedWriter/flush(deadline:)`` or
+/// ``BufferedWriter/close()`` (there is no line buffering, as with CPython's `makefile`).
+/// `writeAndFlush` does both in one call, sending from the caller's memory when nothing is
+/// buffered. Each raw send obeys the socket's timeout; `deadline` adds an absolute limit for the
+/// whole call.
 ///
-/// In non-blocking mode a write that cannot take all of its bytes throws `IOError` `.wouldBlock`
-/// whose `bytesTransferred` is how many bytes of this call were accepted (sent or buffered;
-/// CPython's `characters_written`): re-submit the rest later. Buffered bytes survive for a later
-/// `flush()`. After a timeout the buffer is consistent: sent bytes are gone from it, unsent ones
+/// In non-blocking mode a write that cannot take all of its bytes throws ``IOError``
+/// ``IOError/Kind/wouldBlock`` whose ``IOError/bytesTransferred`` is how many bytes of this call were
+/// accepted (sent or buffered; CPython's `characters_written`): re-submit the rest later. Buffered
+/// bytes survive for a later `flush()`. After a timeout the buffer is consistent: sent bytes are gone from it, unsent ones
 /// stay; a large write that went through directly may have partly reached the peer.
 ///
 /// Memory: the buffer is allocated when bytes are first buffered (small at first, growing up to
 /// `bufferSize` as writes need) and freed whenever a flush leaves it empty, so a writer between
 /// messages holds none. None of this changes what is buffered or sent.
 ///
-/// A writer is used by one green thread at a time; a second, concurrent call fails with `.busy`.
+/// A writer is used by one green thread at a time; a second, concurrent call fails with
+/// ``IOError/Kind/busy``.
 public final class BufferedWriter: BinaryWriting, @unchecked Sendable {
     /// The raw file object underneath.
     public let raw: SocketIO

@@ -1,16 +1,21 @@
-/// A file object made by `makefile`: which class CPython would return, as a Swift value
-/// (conformance/cpython-semantics.md §1.5).
+/// A file object made by ``RawSocket/makefile(_:buffering:encoding:errors:newline:)``: which class
+/// CPython's `socket.makefile` would return, as a Swift value.
 ///
 /// | mode | buffering 0 | buffered, binary | text (no "b") |
 /// |---|---|---|---|
-/// | read ("r", "rb", "b", "") | `.raw` (mode "rb") | `.reader` | `.text` over a reader |
-/// | write ("w", "wb") | `.raw` (mode "wb") | `.writer` | `.text` over a writer |
-/// | read and write ("rw", "rwb") | `.raw` (mode "rwb") | `.pair` | `.text` over both |
+/// | read ("r", "rb", "b", "") | ``SocketFile/raw(_:)`` (mode "rb") | ``SocketFile/reader(_:)`` | ``SocketFile/text(_:)`` over a reader |
+/// | write ("w", "wb") | `.raw` (mode "wb") | ``SocketFile/writer(_:)`` | `.text` over a writer |
+/// | read and write ("rw", "rwb") | `.raw` (mode "rwb") | ``SocketFile/pair(_:)`` | `.text` over both |
 public enum SocketFile: Sendable {
+    /// Unbuffered (`buffering: 0`, binary only): the raw file object.
     case raw(SocketIO)
+    /// Buffered binary, read only ("rb").
     case reader(BufferedReader)
+    /// Buffered binary, write only ("wb").
     case writer(BufferedWriter)
+    /// Buffered binary, read and write ("rwb").
     case pair(BufferedRWPair)
+    /// Text (a mode without "b"), over a reader, a writer or both.
     case text(TextIOWrapper)
 
     /// The raw object, if this is one.
@@ -78,7 +83,7 @@ struct FileMode {
 
 extension RawSocket {
     /// Makes a file object on this socket (Python's `socket.makefile`), by the class table of
-    /// `SocketFile`.
+    /// ``SocketFile``.
     ///
     /// The file takes a reference on the socket: the connection stays open until both the socket and
     /// every file made from it are closed.
@@ -88,8 +93,10 @@ extension RawSocket {
     ///     text. The text file's `mode` is this string, unchanged.
     ///   - buffering: 0 for the raw `SocketIO` (binary only), a positive buffer size, or nil /
     ///     negative for `defaultBufferSize`. 1 is a one-byte buffer, not line buffering (as in CPython).
-    ///   - encoding, errors, newline: for text files (Python's `encoding`, `errors`, `newline`;
-    ///     defaults UTF-8, strict, universal newlines).
+    ///   - encoding: for text files, the character encoding (Python's `encoding`; default UTF-8).
+    ///   - errors: for text files, what to do with bytes that cannot be decoded and characters
+    ///     that cannot be encoded (Python's `errors`; default strict).
+    ///   - newline: for text files, how lines end (Python's `newline`; default universal newlines).
     /// - Throws: `IOError` `.invalidArgument` "invalid mode 'x' (only r, w, b allowed)" or
     ///   "unbuffered streams must be binary".
     public func makefile(_ mode: String = "r", buffering: Int? = nil, encoding: TextEncoding = .utf8,

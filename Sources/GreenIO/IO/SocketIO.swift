@@ -1,9 +1,10 @@
-/// CPython's `socket.SocketIO`: the raw (unbuffered) file object over any `RawSocket`.
+/// CPython's `socket.SocketIO`: the raw (unbuffered) file object over any ``RawSocket``.
 ///
 /// Reads return nil for "would block" (non-blocking mode only) and an empty result or 0 for the end
-/// of the stream. A read that times out throws `IOError` `.timedOut` and, under the default
-/// `TimeoutPolicy.latch`, every later read of this object fails with "cannot read from timed out
-/// object" without touching the socket. Writes return nil for "would block" and have no latch.
+/// of the stream. A read that times out throws ``IOError`` ``IOError/Kind/timedOut`` and, under the
+/// default ``TimeoutPolicy/latch`` (``SocketIO/timeoutPolicy``), every later read of this object
+/// fails with "cannot read from timed out object" without touching the socket. Writes return nil
+/// for "would block" and have no latch. ``BufferedReader`` and ``BufferedWriter`` sit on top of it.
 ///
 /// Closing the object releases its reference on the socket: the connection closes when the socket
 /// and every file object made from it are closed.
@@ -41,7 +42,9 @@ public final class SocketIO: @unchecked Sendable {
     /// Makes a raw file object over `socket` (Python's `SocketIO(sock, mode)`). Like CPython's
     /// constructor it does not take a file reference on the socket; `makeSocketIO(mode:)` does.
     ///
-    /// - Parameter mode: one of "r", "w", "rw", "rb", "wb", "rwb"; normalised to end in "b".
+    /// - Parameters:
+    ///   - socket: the socket to read from and write to.
+    ///   - mode: one of "r", "w", "rw", "rb", "wb", "rwb"; normalised to end in "b".
     /// - Throws: `IOError` `.invalidArgument` "invalid mode: 'x'" for anything else.
     public convenience init(_ socket: any RawSocket, mode: String) throws {
         switch mode {
@@ -127,7 +130,9 @@ public final class SocketIO: @unchecked Sendable {
 
     /// Reads at most `buffer.count` bytes with one raw receive (CPython's `readinto`).
     ///
-    /// - Parameter deadline: an absolute limit on top of the socket's timeout.
+    /// - Parameters:
+    ///   - buffer: where the bytes go.
+    ///   - deadline: an absolute limit on top of the socket's timeout.
     /// - Returns: the count (0 = end of stream, or an empty buffer), or nil if the socket is
     ///   non-blocking and nothing can be read now (whatever produced it: `EAGAIN`, TLS want-read or
     ///   want-write).

@@ -25,7 +25,6 @@ public enum TextEncoding: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The same as `name`.
-    /// The same as `name`.
     public var description: String { name }
 }
 
@@ -56,7 +55,6 @@ public enum CodecErrorPolicy: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    /// The same as `name`.
     /// The same as `name`.
     public var description: String { name }
 }

@@ -4,7 +4,9 @@ extension TextIOWrapper {
     ///
     /// Blocking and timeout modes wait until `count` characters or the end of the stream arrive.
     /// Non-blocking mode returns what is available when the socket would block.
-    /// - Parameter deadline: an absolute limit on top of the socket's timeout, for each binary read.
+    /// - Parameters:
+    ///   - count: how many characters; negative for all of them up to the end of the stream.
+    ///   - deadline: an absolute limit on top of the socket's timeout, for each binary read.
     /// - Returns: the text; `""` at the end of the stream or when `count == 0`; nil if the socket is
     ///   non-blocking and no character is available (Python 3.11 returns `""` from `read(n)` and
     ///   raises `TypeError` from `read()`).
@@ -33,7 +35,9 @@ extension TextIOWrapper {
     ///
     /// In the universal newline modes a line that ends in `\r` is returned only when the next
     /// character or the end of the stream arrives (see the type's comment).
-    /// - Parameter deadline: an absolute limit on top of the socket's timeout, for each binary read.
+    /// - Parameters:
+    ///   - limit: at most this many characters; negative for no limit.
+    ///   - deadline: an absolute limit on top of the socket's timeout, for each binary read.
     /// - Returns: the line; at the end of the stream the last line without a line ending, then
     ///   `""`; `""` when `limit == 0`; nil if the socket is non-blocking and no complete line (or
     ///   `limit` characters) is available — a partial line stays in the wrapper (CPython returns
@@ -47,7 +51,9 @@ extension TextIOWrapper {
 
     /// Reads lines to the end of the stream (Python's `readlines(hint)`); with `hint > 0`, stops
     /// after the line that makes the total count of characters exceed `hint`.
-    /// - Parameter deadline: an absolute limit on top of the socket's timeout, for each binary read.
+    /// - Parameters:
+    ///   - hint: stop once the lines hold more than this many characters; 0 or negative for no limit.
+    ///   - deadline: an absolute limit on top of the socket's timeout, for each binary read.
     /// - Returns: the lines (the last one may lack a line ending; `[]` at the end of the stream);
     ///   in non-blocking mode, the complete lines available when the socket would block, or nil if
     ///   there are none.

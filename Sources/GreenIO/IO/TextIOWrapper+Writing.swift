@@ -4,7 +4,9 @@ extension TextIOWrapper {
     ///
     /// Non-blocking: if the writer takes only part of the bytes, the rest stays in the wrapper,
     /// the text counts as written, and the next `write` or `flush` sends the rest first.
-    /// - Parameter deadline: an absolute limit on top of the socket's timeout.
+    /// - Parameters:
+    ///   - text: the text to write.
+    ///   - deadline: an absolute limit on top of the socket's timeout.
     /// - Returns: the number of characters (Unicode scalars) of `text`, before translation.
     /// - Throws: `IOError` `.invalidArgument` "I/O operation on closed file.";
     ///   `.unsupportedOperation` "not writable"; `.encodingFailed` (nothing written) for a character

@@ -1,5 +1,6 @@
 /// CPython's `io.TextIOWrapper` as `socket.makefile` uses it: text over a buffered binary reader
-/// and/or writer, in UTF-8 or Latin-1, with Python's `errors` and `newline` rules.
+/// and/or writer (``BinaryReading``, ``BinaryWriting``), in UTF-8 or Latin-1 (``TextEncoding``),
+/// with Python's `errors` and `newline` rules (``CodecErrorPolicy``, ``NewlineMode``).
 ///
 /// Counts are in Unicode scalars (Python's code points), not grapheme clusters.
 ///
@@ -12,18 +13,18 @@
 /// cancellation, a closed socket) or would block; the next call continues with them. The only bytes
 /// ever dropped are an invalid sequence reported by a `.decodingFailed` error under `.strict`.
 ///
-/// **The trailing-`\r` wait (as CPython).** In the `.universal` and `.universalUntranslated` newline
+/// **The trailing-`\r` wait (as CPython).** In the ``NewlineMode/universal`` and ``NewlineMode/universalUntranslated`` newline
 /// modes a `\r` at the end of the data received so far may be the first half of `\r\n`, so it is
 /// held back until the next character arrives: `readLine()` on `abc\r` waits for another byte (and
 /// throws `.timedOut` if the socket's timeout passes first; `abc\r` is kept), `read(4)` returns
 /// after `abc` only when the socket would block. At the end of the stream the `\r` ends the line.
-/// Protocols whose prompts end in a bare `\r` should use `.cr` or `.crlf`.
+/// Protocols whose prompts end in a bare `\r` should use ``NewlineMode/cr`` or ``NewlineMode/crlf``.
 ///
 /// **Writes** are encoded at once (all or nothing) and handed to the binary writer, which buffers
 /// them until `flush()` or `close()`; there is no line buffering (as `makefile`).
 ///
-/// **Decode errors.** Under `.strict`, text before an invalid byte sequence is served as usual;
-/// the call that needs text past it throws `.decodingFailed`, dropping just that sequence, and the
+/// **Decode errors.** Under ``CodecErrorPolicy/strict``, text before an invalid byte sequence is served as usual;
+/// the call that needs text past it throws ``IOError/Kind/decodingFailed``, dropping just that sequence, and the
 /// next call continues after it.
 ///
 /// One green thread at a time may read, and one may write; a second one gets `IOError` `.busy`.

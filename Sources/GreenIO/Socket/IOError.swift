@@ -1,8 +1,9 @@
 /// The error thrown by GreenIO's hub, sockets and file objects.
 ///
-/// Each `kind` corresponds to one Python exception class, and `message` keeps Python's text where
-/// Python has one ("timed out", "cannot read from timed out object", "I/O operation on closed file."),
-/// so ported tests and log searches still work. `errno` is set when the error came from the system.
+/// Each ``IOError/kind`` corresponds to one Python exception class, and ``IOError/message`` keeps
+/// Python's text where Python has one ("timed out", "cannot read from timed out object", "I/O
+/// operation on closed file."), so ported tests and log searches still work. ``IOError/errno`` is
+/// set when the error came from the system.
 public struct IOError: Error, Equatable, Sendable, CustomStringConvertible {
     /// What went wrong, as a category a caller can switch on.
     public enum Kind: Equatable, Sendable {
@@ -106,6 +107,8 @@ public struct IOError: Error, Equatable, Sendable, CustomStringConvertible {
     public static let closedWhileWaiting = IOError(
         .closed, "File descriptor was closed by another green thread", errno: .badFileDescriptor)
 
+    /// The message, after "[Errno N] " when there is an error number (as Python prints an
+    /// `OSError`): "[Errno 104] Connection reset by peer", "timed out".
     public var description: String {
         if let errno { return "[Errno \(errno.rawValue)] \(message)" }
         if let code { return "[Errno \(code)] \(message)" }

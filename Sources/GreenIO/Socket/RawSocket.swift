@@ -10,25 +10,33 @@ public enum IOOutcome: Equatable, Sendable {
 
 /// How to shut down a connection (the C constants `SHUT_RD`, `SHUT_WR`, `SHUT_RDWR`).
 public enum ShutdownDirection: Sendable {
+    /// No more receiving (`SHUT_RD`).
     case read
+    /// No more sending (`SHUT_WR`): the peer sees the end of the stream once what was sent arrives.
     case write
+    /// Both directions (`SHUT_RDWR`).
     case both
 }
 
 /// The pluggable contract between a byte-stream socket and the file objects above it.
 ///
-/// `SocketIO`, the buffered readers and writers and `makefile` use only this protocol, so they work
-/// unchanged over plain sockets, TLS sockets and user types. A conforming type promises:
+/// ``SocketIO``, the buffered readers and writers (``BufferedReader``, ``BufferedWriter``) and
+/// ``RawSocket/makefile(_:buffering:encoding:errors:newline:)`` use only this protocol, so they work
+/// unchanged over plain sockets (``Socket``), TLS sockets (``TLSSocket``) and user types. A
+/// conforming type promises:
 ///
-/// - `receive` and `send` obey `timeout`: in `.nonBlocking` mode they never wait and report
-///   `.wouldBlock(direction)` (whatever produced it — `EAGAIN`, TLS want-read or want-write);
-///   in `.blocking` and `.timeout` modes they wait on the hub (never returning `.wouldBlock`) and
-///   throw `IOError` `.timedOut` when the timeout or `deadline` passes, whichever comes first.
+/// - ``RawSocket/receive(into:deadline:)`` and ``RawSocket/send(_:deadline:)`` obey
+///   ``RawSocket/timeout``: in ``TimeoutMode/nonBlocking`` mode they never wait and report
+///   ``IOOutcome/wouldBlock(_:)`` with the direction to wait for (whatever produced it — `EAGAIN`,
+///   TLS want-read or want-write); in ``TimeoutMode/blocking`` and ``TimeoutMode/timeout(_:)``
+///   modes they wait on the hub (never returning `.wouldBlock`) and throw ``IOError``
+///   ``IOError/Kind/timedOut`` when the timeout or `deadline` passes, whichever comes first.
 ///   Each call is one raw operation with one deadline.
-/// - Errors are thrown as `IOError` (or `CancellationError` if the green thread is cancelled).
-/// - `close()` is idempotent and, while file objects made from the socket are open, only marks the
-///   socket closed: the connection stays open until the last file reference is released
-///   (Python's `_io_refs` rule).
+/// - Errors are thrown as ``IOError`` (or `CancellationError` if the green thread is cancelled).
+/// - ``RawSocket/close()`` is idempotent and, while file objects made from the socket are open,
+///   only marks the socket closed: the connection stays open until the last file reference is
+///   released (Python's `_io_refs` rule). The file objects count their references with
+///   ``RawSocket/retainFileReference()`` and ``RawSocket/releaseFileReference()``.
 public protocol RawSocket: AnyObject, Sendable {
     /// The descriptor, or -1 once the socket is really closed or detached.
     var fileDescriptor: Int32 { get }
@@ -45,7 +53,9 @@ public protocol RawSocket: AnyObject, Sendable {
     /// An empty buffer consumes nothing but still waits, like any receive, until the socket is
     /// readable (data or end of stream), so timeouts fire (EVT-08; CPython returns at once).
     ///
-    /// - Parameter deadline: an absolute limit on top of the socket's timeout (nil for none).
+    /// - Parameters:
+    ///   - buffer: where the bytes go.
+    ///   - deadline: an absolute limit on top of the socket's timeout (nil for none).
     /// - Returns: `.completed(n)` (0 = end of stream, or an empty buffer) or, in non-blocking mode,
     ///   `.wouldBlock(direction)`.
     /// - Throws: `IOError`: `.timedOut`, `.system` (`EBADF` once closed, `ECONNRESET`, …),
@@ -74,11 +84,12 @@ public protocol RawSocket: AnyObject, Sendable {
     /// itself closes once no file object holds a reference.
     func close()
 
-    /// Records one more file object made from this socket (`makefile`).
+    /// Records one more file object made from this socket (`makefile`). The file objects call it;
+    /// a socket type implements it, and application code does not call it.
     func retainFileReference()
 
     /// Releases a file object's reference; really closes the socket if it was closed and this was
-    /// the last reference.
+    /// the last reference. The file objects call it when they close; application code does not.
     func releaseFileReference()
 }
 

@@ -129,6 +129,8 @@ extension Socket {
     /// (off the hub), then try each address in order until one connects.
     ///
     /// - Parameters:
+    ///   - host: a name (resolved with `getaddrinfo`) or a numeric IPv4 or IPv6 address.
+    ///   - port: the TCP port.
     ///   - timeout: the new socket's mode; nil (the default) uses `TimeoutMode.default`, while an
     ///     explicit `.blocking` blocks even if a default timeout is set. It also bounds each connect.
     ///   - sourceAddress: a local address to bind before connecting.
@@ -169,6 +171,7 @@ extension Socket {
     /// - Parameters:
     ///   - host: a name or numeric address; nil listens on all IPv4 addresses.
     ///   - port: 0 picks a free port (see `localAddress()`).
+    ///   - backlog: the length of the kernel's queue of connections not yet accepted (`listen(2)`).
     ///   - reuseAddress: sets `SO_REUSEADDR` (default true, as Python does on POSIX).
     ///   - reusePort: sets `SO_REUSEPORT`, so several listeners (one per hub) can share the port.
     /// - Throws: `IOError` `.addressResolution`, `.system` (`EADDRINUSE`, …).
@@ -195,6 +198,7 @@ public struct ConnectionFailures: Error, CustomStringConvertible {
     /// One error per address tried, in order.
     public let errors: [any Error]
 
+    /// Python's text: "create_connection failed (N sub-exceptions)".
     public var description: String {
         "create_connection failed (\(errors.count) sub-exception\(errors.count == 1 ? "" : "s"))"
     }

@@ -3,12 +3,19 @@ import Glibc
 
 /// A plain stream socket on the hub: TCP over IPv4 or IPv6, or a Unix-domain stream socket.
 ///
-/// The descriptor is always `O_NONBLOCK` at the OS level; the caller's `timeout` mode decides
-/// whether an operation that cannot complete waits on the hub (blocking, timeout) or reports
-/// "would block" (non-blocking). Operations that wait must run in a green thread (`Hub.spawn`).
+/// The descriptor is always `O_NONBLOCK` at the OS level; the caller's ``Socket/timeout`` mode
+/// (a ``TimeoutMode``) decides whether an operation that cannot complete waits on the hub
+/// (blocking, timeout) or reports "would block" (non-blocking). Operations that wait must run in a
+/// green thread (``Hub/spawn(_:)``).
 ///
-/// A socket is used from the green threads of one hub. `close()` may be called from any thread.
-/// The corresponding Python class is `socket.socket` (with eventlet's `GreenSocket` behaviour).
+/// Make one with ``Socket/connect(host:port:timeout:sourceAddress:allErrors:)`` (Python's
+/// `create_connection`), ``Socket/listen(host:port:backlog:reuseAddress:reusePort:)`` and
+/// ``Socket/accept()``, ``Socket/pair()``, or ``Socket/init(family:)``; read and write it through
+/// the file objects of ``RawSocket/makefile(_:buffering:encoding:errors:newline:)``.
+///
+/// A socket is used from the green threads of one hub. ``Socket/close()`` may be called from any
+/// thread. The corresponding Python class is `socket.socket` (with eventlet's `GreenSocket`
+/// behaviour).
 public final class Socket: RawSocket, @unchecked Sendable {
     /// The descriptor, or -1 once really closed or detached (Python's `fileno()`).
     @exclusivity(unchecked) public private(set) var fileDescriptor: Int32
@@ -322,10 +329,14 @@ public final class Socket: RawSocket, @unchecked Sendable {
         return fd
     }
 
+    /// Records one more file object made from this socket. The file objects call it (`makefile`,
+    /// `makeSocketIO(mode:)`); application code does not.
     public func retainFileReference() {
         fileReferences += 1
     }
 
+    /// Releases a file object's reference; closes the descriptor if `close()` was called and this
+    /// was the last reference. The file objects call it when they close; application code does not.
     public func releaseFileReference() {
         if fileReferences > 0 { fileReferences -= 1 }
         if isClosed && fileReferences == 0 { closeDescriptor() }

@@ -4,15 +4,23 @@ import Synchronization
 ///
 /// | Python `gettimeout()` | GreenIO |
 /// |---|---|
-/// | `None` | `.blocking`: operations wait (on the hub) as long as it takes |
-/// | `0.0` | `.nonBlocking`: operations that cannot complete at once report "would block" |
-/// | `t > 0` | `.timeout(t)`: each raw operation waits at most `t`, then fails with "timed out" |
+/// | `None` | ``TimeoutMode/blocking``: operations wait (on the hub) as long as it takes |
+/// | `0.0` | ``TimeoutMode/nonBlocking``: operations that cannot complete at once report "would block" |
+/// | `t > 0` | ``TimeoutMode/timeout(_:)``: each raw operation waits at most `t`, then fails with "timed out" |
+///
+/// Set it with ``Socket/setTimeout(_:)`` or ``Socket/setTimeout(seconds:)``; new sockets start in
+/// ``TimeoutMode/default``.
 ///
 /// The mode is what the caller asked for. It is separate from the descriptor's `O_NONBLOCK` flag,
 /// which is always set for sockets on a hub (eventlet #308 came from mixing the two up).
 public enum TimeoutMode: Hashable, Sendable, CustomStringConvertible {
+    /// Python's `settimeout(None)`: an operation that cannot complete parks its green thread until
+    /// it can (other green threads run meanwhile).
     case blocking
+    /// Python's `settimeout(0)`: an operation that cannot complete at once reports "would block".
     case nonBlocking
+    /// Python's `settimeout(t)`: each raw operation parks at most this long, then throws
+    /// `IOError` `.timedOut` "timed out". A zero duration is `.nonBlocking` (`validated()`).
     case timeout(Duration)
 
     /// Validates and normalises a mode: a zero timeout is `.nonBlocking`, a negative one is an error.
@@ -73,6 +81,7 @@ public enum TimeoutMode: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// "blocking", "non-blocking" or "timeout" and the duration.
     public var description: String {
         switch self {
         case .blocking: return "blocking"

@@ -3,10 +3,10 @@ import COpenSSL
 /// A TLS session a client can offer when it connects again, so that the server may resume it with
 /// an abbreviated handshake (no certificate, no signature): Python's `ssl.SSLSession`.
 ///
-/// Get one from a client connection (`TLSSocket.session`) and pass it to the next
-/// `TLSSocket.wrap(_:context:serverHostname:session:handshake:suppressRaggedEOFs:)` or
-/// `TLSSocket.connect(host:port:context:serverHostname:session:timeout:)` to the same server; whether
-/// the server took it shows in `TLSSocket.sessionReused`. A session the server does not accept
+/// Get one from a client connection (``TLSSocket/session``) and pass it to the next
+/// ``TLSSocket/wrap(_:context:serverHostname:session:handshake:suppressRaggedEOFs:)`` or
+/// ``TLSSocket/connect(host:port:context:serverHostname:session:timeout:)`` to the same server;
+/// whether the server took it shows in ``TLSSocket/sessionReused``. A session the server does not accept
 /// (expired, its ticket keys rotated away, another server) costs nothing but a full handshake: it is
 /// never an error.
 ///

@@ -4,6 +4,7 @@ import Synchronization
 
 /// A TLS protocol version, for a context's minimum and maximum.
 public enum TLSVersion: Sendable, Hashable, CustomStringConvertible {
+    /// TLS 1.0, 1.1, 1.2 and 1.3. Contexts refuse versions below 1.2 unless told otherwise.
     case tls1_0, tls1_1, tls1_2, tls1_3
 
     var openSSLValue: Int32 {
@@ -52,8 +53,11 @@ public enum PeerVerification: Sendable, Hashable {
 
 /// Settings shared by many TLS connections: CPython's `ssl.SSLContext`.
 ///
-/// A client context verifies the server's certificate and host name by default; a server context
-/// presents an identity. Both refuse protocol versions below TLS 1.2 unless told otherwise.
+/// A client context (``TLSContext/client(verification:identity:profile:)``) verifies the server's
+/// certificate and host name by default; a server context
+/// (``TLSContext/server(identity:clientVerification:clientCertificate:resumption:profile:)``)
+/// presents a ``TLSIdentity``. Both follow a ``TLSProfile`` and refuse protocol versions below
+/// TLS 1.2 unless told otherwise.
 /// Configure a context before making sockets with it; it is then read-only and may be shared by any
 /// number of sockets and hubs.
 public final class TLSContext: @unchecked Sendable {
@@ -143,6 +147,7 @@ public final class TLSContext: @unchecked Sendable {
 
     /// A server context presenting `identity`.
     /// - Parameters:
+    ///   - identity: the certificate chain and private key the server presents.
     ///   - clientVerification: nil (the default) asks clients for no certificate; a value
     ///     asks for one and verifies it against those CAs: a client whose certificate does not
     ///     verify is refused during the handshake.

@@ -42,7 +42,9 @@ public struct TLSIdentity: Sendable {
     /// Makes a self-signed identity: an EC P-256 key and a certificate valid for `names` (DNS names
     /// or IP addresses, as subject alternative names) from one day ago for `days` days.
     ///
-    /// - Parameter names: default `["localhost", "127.0.0.1"]`; the first is also the common name.
+    /// - Parameters:
+    ///   - names: default `["localhost", "127.0.0.1"]`; the first is also the common name.
+    ///   - days: how long the certificate is valid, counted from one day ago.
     /// - Throws: `IOError` `.invalidArgument` for an empty or malformed name list; `.tls` if
     ///   OpenSSL fails.
     public static func selfSigned(names: [String] = ["localhost", "127.0.0.1"], days: Int = 365) throws -> TLSIdentity {

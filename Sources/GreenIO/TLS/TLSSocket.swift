@@ -49,13 +49,14 @@ import Glibc
 
 /// A TLS connection over a plain socket, driven through the hub: GreenIO's `ssl.SSLSocket`.
 ///
-/// It conforms to `RawSocket`, so `makefile`, `SocketIO` and the buffered and text layers work on
-/// it unchanged. Make one with `wrap(_:context:serverHostname:session:handshake:suppressRaggedEOFs:)`
-/// (client or server, by the context's role), `connect(host:port:context:serverHostname:session:timeout:)`,
-/// or `Socket.startTLS`.
+/// It conforms to ``RawSocket``, so ``RawSocket/makefile(_:buffering:encoding:errors:newline:)``,
+/// ``SocketIO`` and the buffered and text layers work on it unchanged. Make one with
+/// ``TLSSocket/wrap(_:context:serverHostname:session:handshake:suppressRaggedEOFs:)`` (client or
+/// server, by the context's role), ``TLSSocket/connect(host:port:context:serverHostname:session:timeout:)``,
+/// or ``Socket/startTLS(context:serverHostname:reader:)``, with a ``TLSContext``.
 ///
 /// A TLS socket is used from the green threads of one hub: one reader and one writer may work at the
-/// same time. `close()` may be called from any thread.
+/// same time. ``TLSSocket/close()`` may be called from any thread.
 public final class TLSSocket: RawSocket, @unchecked Sendable {
     /// The context the socket was made with.
     public let context: TLSContext
@@ -122,6 +123,8 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
     /// fail with `EBADF`. The TLS socket keeps the plain socket's timeout mode.
     ///
     /// - Parameters:
+    ///   - plain: a plain socket, connected or not yet connected (then `connect(to:deadline:)`
+    ///     connects it and runs the handshake).
     ///   - context: a client or server context; its role decides the socket's side.
     ///   - serverHostname: for clients, the name to verify and send as SNI (required when the
     ///     context checks host names). Ignored by servers.
@@ -132,6 +135,8 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
     ///   - handshake: perform the handshake now (blocking and timeout modes; for a socket that is not
     ///     connected yet it happens in `connect`). Servers should call this in the connection's own
     ///     green thread, never in the accept loop.
+    ///   - suppressRaggedEOFs: read a TCP close without a TLS close_notify as the end of the stream
+    ///     (true, the default, as Python) or throw `.tlsEOF` (false); see `suppressRaggedEOFs`.
     /// - Throws: `IOError` `.invalidArgument` "check_hostname requires server_hostname",
     ///   "do_handshake_on_connect should not be specified for non-blocking sockets"; handshake
     ///   errors (`.timedOut` "The handshake operation timed out", `.certificateVerificationFailed`,
@@ -193,6 +198,9 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
 
     /// Connects to `host:port` (Python's `create_connection` rules) and performs the client handshake.
     /// - Parameters:
+    ///   - host: the server's name or numeric address.
+    ///   - port: the server's TCP port.
+    ///   - context: a client context.
     ///   - serverHostname: the name to verify; defaults to `host`.
     ///   - session: a session to offer for resumption, as in `wrap`.
     ///   - timeout: as `Socket.connect(host:port:timeout:)`; it bounds the connect and the handshake
@@ -396,10 +404,14 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
         if fileReferences <= 0 { closeConnection() }
     }
 
+    /// Records one more file object made from this socket. The file objects call it (`makefile`,
+    /// `makeSocketIO(mode:)`); application code does not.
     public func retainFileReference() {
         fileReferences += 1
     }
 
+    /// Releases a file object's reference; closes the connection if `close()` was called and this
+    /// was the last reference. The file objects call it when they close; application code does not.
     public func releaseFileReference() {
         if fileReferences > 0 { fileReferences -= 1 }
         if isClosed && fileReferences == 0 { closeConnection() }

@@ -43,6 +43,7 @@ public struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
         network = (address.high & mask.high, address.low & mask.low)
     }
 
+    /// CIDR notation, with the address masked to the prefix: "10.0.0.0/8", "2001:db8::/32".
     public var description: String {
         var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
         var bytes = [UInt8](repeating: 0, count: 16)
@@ -57,11 +58,13 @@ public struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
         return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) + "/\(prefixLength)"
     }
 
+    /// Whether two blocks are the same: family, prefix length and masked address.
     public static func == (left: IPNetwork, right: IPNetwork) -> Bool {
         left.family == right.family && left.prefixLength == right.prefixLength
             && left.network.high == right.network.high && left.network.low == right.network.low
     }
 
+    /// Hashes what `==` compares.
     public func hash(into hasher: inout Hasher) {
         hasher.combine(family)
         hasher.combine(prefixLength)

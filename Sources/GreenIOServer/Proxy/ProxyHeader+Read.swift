@@ -7,6 +7,7 @@ extension ProxyHeader {
     /// `recv`: at most 108 bytes at first (any v1 header, and a v2 header with IPv4 or IPv6
     /// addresses and short TLVs), then exactly what a longer v2 header still needs.
     /// - Parameters:
+    ///   - socket: the accepted connection, before anything else has read from it.
     ///   - maxV2Length: the most bytes a version 2 header may carry after its fixed 16.
     ///   - deadline: when to give up on a slow header (nil: the socket's timeout mode alone).
     /// - Throws: `ProxyHeaderError` — `.missing`, `.malformed`, `.tooLong` (as `parse` finds them),

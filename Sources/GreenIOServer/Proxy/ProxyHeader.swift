@@ -9,7 +9,9 @@ import GreenIO
 public struct ProxyHeader: Sendable, Hashable {
     /// The protocol version: 1 (a text line) or 2 (binary).
     public enum Version: Int, Sendable, Hashable {
+        /// Version 1: a text line, "PROXY TCP4 …\r\n".
         case v1 = 1
+        /// Version 2: binary, a 16-byte fixed part with its signature, then addresses and TLVs.
         case v2 = 2
     }
 
@@ -93,6 +95,7 @@ public struct ProxyHeaderError: Error, Sendable, Hashable, CustomStringConvertib
         self.detail = detail
     }
 
+    /// The kind's name ("missing", "too_long", …), then ": " and the detail when there is one.
     public var description: String { detail.isEmpty ? kind.rawValue : "\(kind.rawValue): \(detail)" }
 }
 
