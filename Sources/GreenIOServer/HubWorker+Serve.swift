@@ -88,7 +88,11 @@ extension HubWorker {
     /// When the connection must be ready (its PROXY header read and its TLS handshake done):
     /// `handshakeTimeout` after the accept, and never after the first line's deadline.
     private func handshakeDeadline(accepted: Deadline, firstDeadline: Deadline?) -> Deadline? {
-        [state.policy.handshakeTimeout.map { accepted.advanced(by: $0) }, firstDeadline].compactMap { $0 }.min()
+        // The earlier of the two; per connection, so no array.
+        guard let timeout = state.policy.handshakeTimeout else { return firstDeadline }
+        let handshake = accepted.advanced(by: timeout)
+        guard let firstDeadline else { return handshake }
+        return Swift.min(handshake, firstDeadline)
     }
 
     /// Closes the connection (dropping unsent bytes), gives its slot back, records its metrics and
