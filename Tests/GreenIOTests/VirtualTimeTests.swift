@@ -7,15 +7,17 @@ import Testing
 /// and TLS under it. Every assertion on time is exact; the real time a test may take is bounded.
 @Suite("Virtual time", .serialized, .timeLimit(.minutes(1)))
 struct VirtualTimeTests {
-    @Test("a 30 s sleep takes exactly 30 s of virtual time and next to no real time")
+    @Test("a 120 s sleep takes exactly 120 s of virtual time and a fraction of that in real time")
     func sleepJumps() async throws {
         let realStart = ContinuousClock.now
         let elapsed = try await VirtualTime.run { time in
-            try await Hub.sleep(for: .seconds(30))
+            try await Hub.sleep(for: .seconds(120))
             return time.elapsed
         }
-        #expect(elapsed == .seconds(30))
-        #expect(ContinuousClock.now - realStart < .seconds(10))
+        #expect(elapsed == .seconds(120))
+        // Milliseconds when the machine is quiet; the bound leaves room for a test process whose
+        // threads a busy CI machine starves for seconds (seen: 11.7 s) and is still far below 120 s.
+        #expect(ContinuousClock.now - realStart < .seconds(40))
     }
 
     @Test("sleepers wake in deadline order, each at its own exact time")
