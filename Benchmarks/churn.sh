@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Connection churn side by side (issue 16): greenio serve against the C reference and SwiftNIO, one run,
-# one machine. Every connection connects, sends one line, reads its echo (checked byte for byte) and
+# Connection churn side by side (issue 16): greenio serve against the C reference, SwiftNIO and Go, one
+# run, one machine. Every connection connects, sends one line, reads its echo (checked byte for byte) and
 # closes: plain, TLS with a full handshake, and TLS resuming the previous connection's session.
 #
 #   Benchmarks/churn.sh
@@ -8,15 +8,16 @@
 #   SECS=1 RUNS=1 MODES="full resumed" SERVERS="greenio c" Benchmarks/churn.sh
 #
 # Builds and starts the servers as run.sh does (peers.sh: greenio serve, nio-echo, Benchmarks/c/echo.c,
-# and BASELINE=/path/to/other/greenio as "baseline"), pinned to CPU 0, and runs `greenio bench --churn`
-# pinned to CPU 1 with CONNS green threads (default 8), each connecting in a loop, LEN-byte lines (64),
-# SECS seconds measured (5) after WARMUP (1). Modes (MODES): plain; full (`--tls`: every handshake a full
+# Benchmarks/go/echo.go, and BASELINE=/path/to/other/greenio as "baseline"), pinned to CPU 0, and runs
+# `greenio bench --churn` pinned to CPU 1 with CONNS green threads (default 8), each connecting in a loop,
+# LEN-byte lines (64), SECS seconds measured (5) after WARMUP (1). Modes (MODES): plain; full (`--tls`: every handshake a full
 # one, the client offering no session); resumed (`--tls --resume`: each connection offers the session of
 # the one before, so the server may resume it). TLS is 1.3 with TLS_AES_128_GCM_SHA256 for every server
 # (see run.sh). Every server keeps its own default resumption: greenio serve session tickets and a cache,
 # the C reference OpenSSL's server defaults (a session cache and TLS 1.3 tickets), nio-echo NIOSSL's
-# (BoringSSL's). A server that resumes nothing still gets its "resumed" row — full handshakes, flagged in
-# the resumed column and in a note under the table — rather than a failure.
+# (BoringSSL's), the Go peer crypto/tls's (TLS 1.3 tickets, keys of its own). A server that resumes
+# nothing still gets its "resumed" row — full handshakes, flagged in the resumed column and in a note
+# under the table — rather than a failure.
 #
 # The table: connections/s and the ratio to greenio's in the same mode; the connect-to-echo p50/p99; the
 # server's CPU seconds during the bench run (utime+stime from /proc/PID/stat, warm-up and connecting

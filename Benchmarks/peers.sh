@@ -4,10 +4,11 @@
 # to SERVER_CPU.
 #
 # Builds greenio (root package) and nio-echo (this package, only when SERVERS is unset or names nio) in
-# release mode and c/echo.c with cc -O2; writes a self-signed P-256 certificate for localhost ($CERT,
-# $KEY) and an OpenSSL configuration limiting TLS to 1.3 with TLS_AES_128_GCM_SHA256 ($TLS_CONF); adds
-# "baseline" to SERVERS_ALL when BASELINE names another greenio binary. Defines start_NAME MODE PORT for
-# greenio, baseline, nio and c (MODE plain or tls; each execs its server in the foreground),
+# release mode, c/echo.c with cc -O2 and go/echo.go with the system's go (only when SERVERS is unset or
+# names go; Debian: apt-get install golang-go); writes a self-signed P-256 certificate for localhost
+# ($CERT, $KEY) and an OpenSSL configuration limiting TLS to 1.3 with TLS_AES_128_GCM_SHA256 ($TLS_CONF);
+# adds "baseline" to SERVERS_ALL when BASELINE names another greenio binary. Defines start_NAME MODE PORT
+# for greenio, baseline, nio, c and go (MODE plain or tls; each execs its server in the foreground),
 # start_server NAME MODE PORT (sets SERVER_PID), cpu_ticks PID, CLK_TCK and log.
 
 log() { printf '%s\n' "$*" >&2; }
@@ -19,7 +20,7 @@ RUNS=${RUNS:-1}              # runs per row (the median is shown)
 LEN=${LEN:-64}               # bytes per line
 SERVER_CPU=${SERVER_CPU:-0}  # the server's CPU
 CLIENT_CPU=${CLIENT_CPU:-1}  # greenio bench's CPU
-SERVERS_ALL=(greenio nio c)
+SERVERS_ALL=(greenio nio c go)
 BENCH_TIMEOUT=$(awk -v s="$SECS" -v w="$WARMUP" 'BEGIN { printf "%d", s + w + 60 }')  # a bench run's limit
 
 # --- build -------------------------------------------------------------------------------------------
@@ -34,6 +35,18 @@ fi
 log "building c/echo"
 C_ECHO="$WORK/c-echo"
 cc -O2 -Wall -o "$C_ECHO" "$BENCH/c/echo.c" -lssl -lcrypto
+if [[ " ${SERVERS:-go} " == *" go "* ]]; then
+    if ! command -v go >/dev/null; then
+        log "the Go peer needs go (Debian: apt-get install golang-go); or leave go out of SERVERS"
+        exit 1
+    fi
+    log "building go/echo ($(go version))"
+    GO_ECHO="$WORK/go-echo"
+    # A module with no requirements (standard library only): GOPROXY=off makes sure nothing is fetched.
+    # go needs a build cache, and has none ("off") without HOME: then one in $WORK.
+    if [[ $(go env GOCACHE) == off ]]; then export GOCACHE="$WORK/go-cache"; fi
+    (cd "$BENCH/go" && GOPROXY=off go build -o "$GO_ECHO" .) >&2
+fi
 
 CERT="$WORK/cert.pem"
 KEY="$WORK/key.pem"
@@ -85,6 +98,20 @@ start_nio() {
 }
 start_c() {
     if [[ $1 == tls ]]; then exec "$C_ECHO" -p "$2" --tls "$CERT" "$KEY"; else exec "$C_ECHO" -p "$2"; fi
+}
+# The Go peer: GOMAXPROCS=1 by default, as the server has one CPU (GO_MAXPROCS=N for N of them; hubs.sh).
+# Its line limit is 1 MiB, as the C reference's. TLS: Go chooses its TLS 1.3 suite itself (crypto/tls has
+# no setting for it, and $TLS_CONF does not reach it). It takes TLS_AES_128_GCM_SHA256 because greenio
+# bench lists that suite first (its default profile offers it, then TLS_AES_256_GCM_SHA384 and
+# ChaCha20-Poly1305, with or without OPENSSL_CONF) and the CPU has AES-GCM instructions: Go 1.19 then
+# prefers AES-128-GCM; without them it would prefer ChaCha20-Poly1305. echo.go closes any connection that
+# negotiated another suite, so such a run fails (errors) instead of measuring another cipher.
+start_go() {
+    if [[ $1 == tls ]]; then
+        GOMAXPROCS=${GO_MAXPROCS:-1} exec "$GO_ECHO" -p "$2" --tls "$CERT" "$KEY"
+    else
+        GOMAXPROCS=${GO_MAXPROCS:-1} exec "$GO_ECHO" -p "$2"
+    fi
 }
 
 # --- starting and measuring ----------------------------------------------------------------------

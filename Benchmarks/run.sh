@@ -4,10 +4,11 @@
 #   Benchmarks/run.sh
 #   SECS=2 WARMUP=1 RUNS=3 CONFIGS="50,32" MODES=tls SERVERS="greenio c" Benchmarks/run.sh
 #
-# Builds greenio (root package) and nio-echo (this package) in release mode and Benchmarks/c/echo.c with
-# cc -O2, writes a self-signed P-256 certificate for localhost (Benchmarks/peers.sh), then for every server and mode (plain, TLS
-# with that certificate) starts the server pinned to CPU 0 and runs `greenio bench` pinned to CPU 1 for each
-# (connections, batch) configuration with 64-byte lines. It prints a markdown table: lines/s and the ratio to
+# Builds greenio (root package) and nio-echo (this package) in release mode, Benchmarks/c/echo.c with
+# cc -O2 and the Go peer Benchmarks/go/echo.go with go build, writes a self-signed P-256 certificate for
+# localhost (Benchmarks/peers.sh), then for every server and mode (plain, TLS with that certificate)
+# starts the server pinned to CPU 0 and runs `greenio bench` pinned to CPU 1 for each (connections,
+# batch) configuration with 64-byte lines. It prints a markdown table: lines/s and the ratio to
 # greenio's lines/s in the same configuration, batch round-trip p50/p99, the server's CPU seconds during the
 # bench run (utime+stime from /proc/PID/stat, warm-up included) and its share of the run's wall time, lines
 # per server CPU-second (lines/s over that share), the server's user and system time per line (the kernel's
@@ -18,13 +19,20 @@
 # configuration once, so a slow stretch of this shared machine hits all servers alike — use it with RUNS=9
 # for the settings where single runs swing most, (50, 1) and (1, 1):
 #
-#   INTERLEAVE=1 RUNS=9 SECS=3 CONFIGS="50,1 1,1" SERVERS="greenio nio c asyncio" Benchmarks/run.sh
+#   INTERLEAVE=1 RUNS=9 SECS=3 CONFIGS="50,1 1,1" SERVERS="greenio nio c go asyncio" Benchmarks/run.sh
 #
 # TLS: TLS 1.3 with TLS_AES_128_GCM_SHA256 for every server. greenio's default TLS profile (Mozilla's
 # intermediate) offers that suite first and follows the client's order, so greenio bench offers it first and
 # greenio serve picks it; OPENSSL_CONF, pointing at a file that limits OpenSSL's TLS 1.3 suites to that one,
 # is kept for builds from before the profiles (BASELINE), which used OpenSSL's lists; the C server sets it
-# itself; NIOSSL (BoringSSL) takes the client's first.
+# itself; NIOSSL (BoringSSL) takes the client's first; Go's crypto/tls takes it because the client lists it
+# first and the CPU has AES-GCM instructions, and the Go peer closes a connection that got another suite
+# (peers.sh).
+#
+# Needs, besides the package's prerequisites (swift, libssl-dev, openssl): cc, taskset (util-linux), and go
+# for the Go peer (Debian 12: `apt-get install golang-go`, Go 1.19; standard library only, nothing is
+# downloaded; without go, leave it out of SERVERS); the Python peers need python3's venv and pip (below).
+# CI (.ci/run) runs the tests only: it installs none of this and runs no benchmark.
 #
 # Python peers: if Benchmarks/python/server.py exists, eventlet, gevent and asyncio join the servers, started as
 # Benchmarks/python/README.md says (`$VENV/bin/python -W ignore Benchmarks/python/server.py NAME --port P
@@ -46,7 +54,8 @@
 #   BASELINE=/tmp/old/.build/release/greenio INTERLEAVE=1 RUNS=5 SERVERS="greenio baseline" Benchmarks/run.sh
 #
 # Connection churn (connections/s, plain, TLS full and resumed, the server's CPU per connection) is
-# Benchmarks/churn.sh, which starts the same servers (peers.sh) the same way.
+# Benchmarks/churn.sh, which starts the same servers (peers.sh) the same way; the servers on N cores
+# (greenio serve --hubs N, Go with GOMAXPROCS=N) are Benchmarks/hubs.sh.
 #
 # Exit status: non-zero if any bench run failed (errors or mismatches) or a server did not start.
 set -euo pipefail
@@ -60,7 +69,7 @@ PORT_BASE=${PORT_BASE:-17900}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/greenio-bench.XXXXXX")
 source "$BENCH/server-lifecycle.sh"
 
-source "$BENCH/peers.sh"  # builds greenio, nio-echo and c/echo; start_greenio, start_nio, start_c, start_baseline
+source "$BENCH/peers.sh"  # builds greenio, nio-echo, c/echo and go/echo; start_NAME for them and baseline
 
 # Python peers (Benchmarks/python, see its README.md).
 VENV=${VENV:-$BENCH/.venv}

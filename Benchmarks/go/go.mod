@@ -1,0 +1,3 @@
+module greenio-bench/echo
+
+go 1.19
