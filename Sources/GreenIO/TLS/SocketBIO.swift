@@ -107,6 +107,7 @@ final class SocketBIO {
     /// corresponding C function is `send(2)` with `MSG_NOSIGNAL`.
     /// - Returns: how many were sent (fewer than `count`: the kernel would block), or nil after a
     ///   send error, which `sendFailure` then holds.
+    @inline(__always)  // into `write`, which runs for every record OpenSSL writes
     private func send(_ data: UnsafeRawPointer, count: Int) -> Int? {
         var sent = 0
         while sent < count {
