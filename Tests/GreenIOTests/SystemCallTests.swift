@@ -90,23 +90,21 @@ struct SystemCallTests {
             let (readEnd, writeEnd) = (fds[0], fds[1])
             defer { close(readEnd); close(writeEnd) }
             let state = InterruptedReadState()
-            let reader = Task { () -> Result<Int, Errno> in
-                await Hub.offload {
-                    // A helper thread: let it receive SIGWINCH while it reads, and only then.
-                    var set = sigset_t()
-                    sigemptyset(&set)
-                    sigaddset(&set, SIGWINCH)
-                    pthread_sigmask(SIG_UNBLOCK, &set, nil)
-                    defer { pthread_sigmask(SIG_BLOCK, &set, nil) }
-                    state.thread.withLock { $0 = pthread_self() }
-                    var byte: UInt8 = 0
-                    let result = valueOrErrno(retryOnInterrupt: retry) { () -> Int in
-                        state.attempts.add(1, ordering: .relaxed)
-                        return Glibc.read(readEnd, &byte, 1)
-                    }
-                    state.returned.store(true, ordering: .releasing)
-                    return result
+            let reader = try TestThread {
+                // A thread of its own, which receives SIGWINCH (the test's thread blocks it).
+                var set = sigset_t()
+                sigemptyset(&set)
+                sigaddset(&set, SIGWINCH)
+                pthread_sigmask(SIG_UNBLOCK, &set, nil)
+                state.thread.withLock { $0 = pthread_self() }
+                var byte: UInt8 = 0
+                let result = valueOrErrno(retryOnInterrupt: retry) { () -> Int in
+                    state.attempts.add(1, ordering: .relaxed)
+                    return Glibc.read(readEnd, &byte, 1)
                 }
+                pthread_sigmask(SIG_BLOCK, &set, nil)
+                state.result.withLock { $0 = result }
+                state.returned.store(true, ordering: .releasing)
             }
             // Signal the reading thread until a signal has surely found it inside the read: the
             // read returned (no retry) or was made a second time (retry). A signal that comes
@@ -122,22 +120,25 @@ struct SystemCallTests {
                 #expect(!returnedEarly, "an interrupted read must not return with the retry")
                 var byte: UInt8 = 42
                 #expect(write(writeEnd, &byte, 1) == 1)
-                #expect(await reader.value == .success(1))
+                reader.join()
+                #expect(state.result.withLock { $0 } == .success(1))
                 #expect(state.attempts.load(ordering: .acquiring) >= 2)
             } else {
-                #expect(await reader.value == .failure(.interrupted))
+                reader.join()
+                #expect(state.result.withLock { $0 } == .failure(.interrupted))
                 #expect(state.attempts.load(ordering: .acquiring) == 1)
             }
         }
         #expect(systemCallSignalDeliveries.load(ordering: .relaxed) >= 2)
     }
 
-    /// What the interrupted read shares with the test: the reading thread, its attempts, and
-    /// whether the read returned.
+    /// What the interrupted read shares with the test: the reading thread, its attempts, whether
+    /// the read returned, and its result.
     final class InterruptedReadState: Sendable {
         let thread = Mutex<pthread_t?>(nil)
         let attempts = Atomic<Int>(0)
         let returned = Atomic<Bool>(false)
+        let result = Mutex<Result<Int, Errno>?>(nil)
     }
 
     @Test("the socket wrappers: a socketpair sends and receives; would-block and a closed peer come back as Errno")
@@ -162,5 +163,36 @@ struct SystemCallTests {
         let toGone = [UInt8]("x".utf8).withUnsafeBytes { SystemCall.send(a, $0.baseAddress, $0.count) }
         #expect(toGone == .failure(.brokenPipe))
         #expect(SystemCall.statusFlags(-1) == .failure(.badFileDescriptor))
+    }
+}
+
+/// An OS thread of its own (neither the concurrency pool's nor the blocking pool's, which other
+/// tests keep busy) for a test that blocks in a system call.
+final class TestThread: @unchecked Sendable {
+    private var thread = pthread_t()
+
+    /// Starts `body` on a new thread.
+    /// - Throws: `IOError` `.system` when the thread cannot be created.
+    init(_ body: @escaping @Sendable () -> Void) throws {
+        let context = Unmanaged.passRetained(Box(body)).toOpaque()
+        let result = pthread_create(&thread, nil, { raw in
+            guard let raw else { return nil }
+            Unmanaged<Box>.fromOpaque(raw).takeRetainedValue().body()
+            return nil
+        }, context)
+        guard result == 0 else {
+            Unmanaged<Box>.fromOpaque(context).release()
+            throw IOError.system(Errno(rawValue: result))
+        }
+    }
+
+    /// Waits for the thread to finish (once).
+    func join() {
+        pthread_join(thread, nil)
+    }
+
+    private final class Box {
+        let body: @Sendable () -> Void
+        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
     }
 }
