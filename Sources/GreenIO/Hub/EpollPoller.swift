@@ -56,7 +56,9 @@ final class EpollPoller: ReadinessPoller, @unchecked Sendable {
     /// The most events one `wait` takes; more stay queued in the kernel for the next.
     let capacity: Int32
 
-    /// Creates the epoll instance and the wake-up eventfd, and registers the eventfd.
+    /// Creates the epoll instance and the wake-up eventfd, and registers the eventfd. The
+    /// corresponding C functions are `epoll_create1(2)` with `EPOLL_CLOEXEC`, `eventfd(2)` and
+    /// `epoll_ctl(2)`.
     /// - Parameter capacity: the most events one `wait` hands back.
     /// - Throws: `IOError` `.system` when either cannot be created (`EMFILE`, `ENOMEM`, …).
     init(capacity: Int32 = 256) throws {
@@ -142,6 +144,7 @@ final class EpollPoller: ReadinessPoller, @unchecked Sendable {
     }
 
     /// Wakes the current or next `wait` (the eventfd turns readable). Callable from any thread.
+    /// The corresponding C function is `write(2)` of an 8-byte 1 to the eventfd.
     @inline(__always)
     func wake() {
         wakeUp.signal()

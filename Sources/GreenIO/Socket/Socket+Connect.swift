@@ -1,4 +1,3 @@
-import CGreenIO
 import Glibc
 
 extension Socket {
