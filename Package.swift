@@ -3,7 +3,8 @@ import PackageDescription
 
 let package = Package(
     name: "GreenIO",
-    platforms: [.macOS(.v15)],
+    // Linux only (epoll, eventfd, signalfd): no `platforms` entry, since SwiftPM's list names only
+    // Apple systems' minimum versions; elsewhere the build stops with "GreenIO supports Linux only".
     products: [
         .library(name: "GreenIO", targets: ["GreenIO"]),
         .library(name: "GreenIOServer", targets: ["GreenIOServer"]),

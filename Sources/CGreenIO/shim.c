@@ -1,3 +1,7 @@
+#ifndef __linux__
+#error "GreenIO supports Linux only: the hub waits with epoll and eventfd, the server toolkit with signalfd"
+#endif
+
 #define _GNU_SOURCE
 #include "CGreenIO.h"
 #include <sys/socket.h>
@@ -91,12 +95,12 @@ void cgreenio_buffer_free(void *buffer, size_t size) {
     cache->bytes += size;
 }
 
-const uint32_t cgreenio_EPOLLIN = EPOLLIN;
-const uint32_t cgreenio_EPOLLOUT = EPOLLOUT;
-const uint32_t cgreenio_EPOLLERR = EPOLLERR;
-const uint32_t cgreenio_EPOLLHUP = EPOLLHUP;
-const uint32_t cgreenio_EPOLLRDHUP = EPOLLRDHUP;
-const uint32_t cgreenio_EPOLLET = EPOLLET;
+_Static_assert(CGREENIO_EPOLLIN == EPOLLIN, "EPOLLIN");
+_Static_assert(CGREENIO_EPOLLOUT == EPOLLOUT, "EPOLLOUT");
+_Static_assert(CGREENIO_EPOLLERR == EPOLLERR, "EPOLLERR");
+_Static_assert(CGREENIO_EPOLLHUP == EPOLLHUP, "EPOLLHUP");
+_Static_assert(CGREENIO_EPOLLRDHUP == EPOLLRDHUP, "EPOLLRDHUP");
+_Static_assert(CGREENIO_EPOLLET == (uint32_t)EPOLLET, "EPOLLET");
 
 cgreenio_events *cgreenio_events_alloc(int capacity) {
     return (cgreenio_events *)calloc((size_t)capacity, sizeof(struct epoll_event));

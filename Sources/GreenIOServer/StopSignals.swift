@@ -1,3 +1,4 @@
+#if os(Linux)
 import CGreenIO
 import GreenIO
 import Glibc
@@ -67,3 +68,6 @@ final class StopSignals: Sendable {
         }
     }
 }
+#else
+#error("GreenIO supports Linux only: the server receives its stop signals through a signalfd")
+#endif

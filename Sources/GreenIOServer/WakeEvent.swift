@@ -1,28 +1,27 @@
-import CGreenIO
+#if os(Linux)
 import GreenIO
-import Glibc
 
-/// A wake-up that any thread can send and one green thread waits for: an eventfd. Signals sent
-/// while no one waits are kept (the counter stays readable) until the next `wait`.
+/// A wake-up that any thread can send and one green thread waits for: an eventfd (GreenIO's
+/// `EventFD`, as the hub's own wake-up). Signals sent while no one waits are kept (the counter
+/// stays readable) until the next `wait`.
 final class WakeEvent: Sendable {
+    private let event: EventFD
+
     /// The non-blocking eventfd.
-    let fileDescriptor: Int32
+    var fileDescriptor: Int32 { event.fileDescriptor }
 
     /// Creates the eventfd.
     /// - Throws: `IOError` `.system` (`EMFILE`, …).
     init() throws {
-        let fd = cgreenio_eventfd()
-        guard fd >= 0 else { throw IOError.system(.current) }
-        fileDescriptor = fd
+        event = try EventFD()
     }
 
-    deinit { Glibc.close(fileDescriptor) }
+    deinit { event.close() }
 
     /// Wakes the waiter (now, or its next wait). Callable from any thread. The corresponding C
     /// call is `write` of an 8-byte 1.
     func signal() {
-        var one: UInt64 = 1
-        _ = Glibc.write(fileDescriptor, &one, 8)
+        event.signal()
     }
 
     /// Parks the calling green thread until `signal()` was called since the last wait returned, or
@@ -32,9 +31,11 @@ final class WakeEvent: Sendable {
     func wait(until deadline: Deadline = .distantFuture) async throws {
         guard let hub = Hub.current else { throw IOError(.notOnHub, "waiting for an event needs a green thread") }
         while true {
-            var value: UInt64 = 0
-            if Glibc.read(fileDescriptor, &value, 8) == 8 { return }
+            if event.consume() { return }
             try await hub.wait(for: .read, on: fileDescriptor, deadline: deadline)
         }
     }
 }
+#else
+#error("GreenIO supports Linux only: GreenIOServer's wake-ups are eventfds")
+#endif

@@ -1,4 +1,4 @@
-import CGreenIO
+#if os(Linux)
 import Glibc
 import Synchronization
 import GreenIO
@@ -41,13 +41,12 @@ final class ScriptedConnection: Sendable {
     init(_ scripts: [Script], timeout: TimeoutMode) throws {
         var descriptors: [Int32] = []
         for _ in 0..<4 {
-            let fd = cgreenio_eventfd()
-            guard fd >= 0 else {
-                let error = IOError.system(.current)
-                for open in descriptors { Glibc.close(open) }
+            do {
+                descriptors.append(try EventFD().fileDescriptor)
+            } catch {
+                for open in descriptors { EventFD(wrapping: open).close() }
                 throw error
             }
-            descriptors.append(fd)
         }
         let ends = [End(timeout: timeout, arrival: descriptors[0], room: descriptors[1]),
                     End(timeout: timeout, arrival: descriptors[2], room: descriptors[3])]
@@ -58,8 +57,8 @@ final class ScriptedConnection: Sendable {
         // Both ends close for real in their deinit; this is a last guard for descriptors.
         state.withLock { state in
             for end in state.ends where !end.reallyClosed {
-                Glibc.close(end.arrival)
-                Glibc.close(end.room)
+                EventFD(wrapping: end.arrival).close()
+                EventFD(wrapping: end.room).close()
             }
         }
     }
@@ -69,10 +68,12 @@ extension ScriptedConnection.State {
     /// Wakes whoever waits on `fd` (one eventfd increment: a new edge for the hub).
     static func signal(_ fd: Int32) {
         guard fd >= 0 else { return }
-        var one: UInt64 = 1
-        _ = Glibc.write(fd, &one, MemoryLayout<UInt64>.size)
+        EventFD(wrapping: fd).signal()
     }
 
     func signalArrival(_ side: Int) { Self.signal(ends[side].arrival) }
     func signalRoom(_ side: Int) { Self.signal(ends[side].room) }
 }
+#else
+#error("GreenIO supports Linux only: a scripted socket parks its green threads on eventfds")
+#endif

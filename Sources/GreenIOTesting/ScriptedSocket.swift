@@ -288,7 +288,7 @@ public final class ScriptedSocket: ConfigurableRawSocket, @unchecked Sendable {
                 // Through the hub, as `Socket` closes: waiters first, then epoll, then the descriptor.
                 hub.deregister(registration, closeDescriptor: true)
             } else {
-                Glibc.close(fd)
+                EventFD(wrapping: fd).close()
             }
         }
     }

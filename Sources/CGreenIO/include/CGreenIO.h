@@ -1,7 +1,8 @@
 #ifndef CGREENIO_H
 #define CGREENIO_H
 
-// The C shim under GreenIO: the few things Swift cannot express cleanly.
+// The C shim under GreenIO: the few things Swift cannot express cleanly. Linux only (epoll,
+// eventfd, signalfd, accept4): shim.c stops the build elsewhere with a clear error.
 // - `struct epoll_event` is packed on x86-64, so Swift must not touch its fields directly.
 // - A C `_Thread_local` pointer is the cheapest way to find the hub running on this thread.
 
@@ -33,13 +34,15 @@ int cgreenio_accept(int fd, void *address, uint32_t *length);
 /// Names the calling thread (`pthread_setname_np`, truncated to 15 bytes).
 void cgreenio_set_thread_name(const char *name);
 
-/// Event bits, re-exported because the EPOLL* enumerators import awkwardly.
-extern const uint32_t cgreenio_EPOLLIN;
-extern const uint32_t cgreenio_EPOLLOUT;
-extern const uint32_t cgreenio_EPOLLERR;
-extern const uint32_t cgreenio_EPOLLHUP;
-extern const uint32_t cgreenio_EPOLLRDHUP;
-extern const uint32_t cgreenio_EPOLLET;
+/// epoll's event bits, with the values of <sys/epoll.h> (which this header must not include;
+/// shim.c checks that they match). Macros, so that Swift sees constants it can fold into the
+/// poller's masks instead of loading them from memory.
+#define CGREENIO_EPOLLIN 0x001u
+#define CGREENIO_EPOLLOUT 0x004u
+#define CGREENIO_EPOLLERR 0x008u
+#define CGREENIO_EPOLLHUP 0x010u
+#define CGREENIO_EPOLLRDHUP 0x2000u
+#define CGREENIO_EPOLLET (1u << 31)
 
 /// The hub that runs on the calling thread, or NULL.
 extern _Thread_local void *cgreenio_current_hub_storage __attribute__((tls_model("initial-exec")));

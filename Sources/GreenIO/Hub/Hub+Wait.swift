@@ -4,8 +4,8 @@ import Glibc
 extension Hub {
     // MARK: Registration
 
-    /// Registers a file descriptor with this hub's epoll instance (edge-triggered, both directions,
-    /// peer hang-up included) and returns its registration. Hub thread only.
+    /// Registers a file descriptor with this hub's poller (edge-triggered, both directions, peer
+    /// hang-up included) and returns its registration. Hub thread only.
     ///
     /// A descriptor number that is still registered from an earlier, already closed descriptor is
     /// taken over: the old registration's waiters get a "closed" error and its queued events are
@@ -30,17 +30,9 @@ extension Hub {
         let generation = nextGeneration
         nextGeneration = nextGeneration == UInt32.max ? 1 : nextGeneration + 1
         let registration = FDRegistration(fileDescriptor: fd, generation: generation, hub: self)
-        let mask = Hub.registrationMask
-        let data = UInt64(generation) << 32 | UInt64(UInt32(bitPattern: fd))
-        if cgreenio_epoll_add(epollFD, fd, mask, data) != 0 {
-            let errno = Errno.current
-            // The number may still be in epoll from a descriptor closed behind our back whose open
-            // file lives on in a duplicate; re-point it at the new registration.
-            guard errno == Errno(rawValue: EEXIST),
-                  cgreenio_epoll_mod(epollFD, fd, mask, data) == 0 else {
-                throw IOError.system(errno)
-            }
-        }
+        // The poller re-points a number epoll still holds from a descriptor closed behind our back
+        // (its open file living on in a duplicate) at the new registration.
+        try poller.register(fd, tag: Hub.tag(fd, generation: generation)).orThrow()
         registrations[index] = registration
         return registration
     }
@@ -55,18 +47,21 @@ extension Hub {
     ///
     /// - Throws: `IOError` as `register(_:)`.
     public func registration(for fd: Int32) throws -> FDRegistration {
-        if fd >= 0, Int(fd) < registrations.count, let existing = registrations[Int(fd)] {
-            let data = UInt64(existing.generation) << 32 | UInt64(UInt32(bitPattern: fd))
-            if cgreenio_epoll_mod(epollFD, fd, Hub.registrationMask, data) == 0 { return existing }
+        if fd >= 0, Int(fd) < registrations.count, let existing = registrations[Int(fd)],
+           case .success = poller.modify(fd, tag: Hub.tag(fd, generation: existing.generation)) {
+            return existing
         }
         return try register(fd)
     }
 
-    /// Edge-triggered, both directions, peer hang-up included.
-    static let registrationMask = cgreenio_EPOLLIN | cgreenio_EPOLLOUT | cgreenio_EPOLLRDHUP | cgreenio_EPOLLET
+    /// A registration's poller tag: its generation above its descriptor number, so that an event
+    /// queued for an earlier descriptor of the same number is recognised and ignored (`poll`).
+    @inline(__always) static func tag(_ fd: Int32, generation: UInt32) -> UInt64 {
+        UInt64(generation) << 32 | UInt64(UInt32(bitPattern: fd))
+    }
 
     /// Removes a registration: every waiter on it is resumed with a "closed" error first, then the
-    /// descriptor leaves the epoll set, and then — if `closeDescriptor` — it is closed. Callable from
+    /// descriptor leaves the poller, and then — if `closeDescriptor` — it is closed. Callable from
     /// any thread (from other threads the work is done by the hub shortly after). Idempotent: the
     /// descriptor is closed at most once, and never once `register(_:)` gave its number to a new
     /// descriptor (EVT-60).
@@ -92,12 +87,12 @@ extension Hub {
             if let w = registration.writers.secondary { resume(w, throwing: closed) }
             if Int(fd) < registrations.count, registrations[Int(fd)] === registration {
                 registrations[Int(fd)] = nil
-                _ = cgreenio_epoll_del(epollFD, fd)
+                poller.deregister(fd)
             }
         }
         if closeDescriptor && !registration.descriptorReleased {
             registration.descriptorReleased = true
-            _ = Glibc.close(fd)
+            SystemCall.close(fd)
         }
     }
 

@@ -29,8 +29,14 @@
 // to a handler per wait. Cancellation is re-checked after a wait is registered.
 //
 // Other threads. Enqueueing a job, cancelling a task, closing a socket or stopping the hub from
-// another thread goes through a locked inbox and an eventfd that wakes the poll; the loop drains
+// another thread goes through a locked inbox and the poller's wake-up (an eventfd); the loop drains
 // the inbox when an atomic flag says it is non-empty.
+//
+// The operating system. The hub reaches epoll only through its poller (`Poller.swift`,
+// `EpollPoller.swift`): register, re-register and remove a descriptor with a tag (the descriptor
+// number and the registration's generation), wait with a timeout and be handed each ready tag with
+// its readiness, and wake the wait from another thread. The poller is a concrete type, so its
+// per-event callback is inlined into the loop (`poll(timeoutMilliseconds:)`).
 //
 // Timers are absolute monotonic deadlines in an indexed heap, ties broken by insertion order, and
 // epoll timeouts are rounded up to the next millisecond so the loop never spins on a remainder.
@@ -109,11 +115,8 @@ public final class Hub: TaskExecutor, @unchecked Sendable {
 
     // MARK: Fixed resources
 
-    let epollFD: Int32
-    let wakeFD: Int32
-    let events: OpaquePointer
-    let eventCapacity: Int32 = 256
-    static let wakeTag: UInt64 = .max
+    /// The readiness mechanism: epoll and its wake-up (see `Poller.swift`).
+    let poller: Poller
 
     // MARK: Cross-thread state
 
@@ -187,35 +190,10 @@ public final class Hub: TaskExecutor, @unchecked Sendable {
     private init(virtualClock: UnsafeMutablePointer<UInt64>?, autojumpMilliseconds: Int32?) throws {
         self.virtualClock = virtualClock
         self.autojumpMilliseconds = autojumpMilliseconds
-        let epfd = cgreenio_epoll_create()
-        guard epfd >= 0 else { throw IOError.system(.current) }
-        let efd = cgreenio_eventfd()
-        guard efd >= 0 else {
-            let error = IOError.system(.current)
-            Glibc.close(epfd)
-            throw error
-        }
-        guard let events = cgreenio_events_alloc(eventCapacity) else {
-            Glibc.close(epfd)
-            Glibc.close(efd)
-            throw IOError.system(Errno(rawValue: ENOMEM))
-        }
-        epollFD = epfd
-        wakeFD = efd
-        self.events = events
-        guard cgreenio_epoll_add(epfd, efd, cgreenio_EPOLLIN | cgreenio_EPOLLET, Hub.wakeTag) == 0 else {
-            let error = IOError.system(.current)
-            Glibc.close(epfd)
-            Glibc.close(efd)
-            cgreenio_events_free(events)
-            throw error
-        }
+        poller = try Poller()
     }
 
     deinit {
-        Glibc.close(epollFD)
-        Glibc.close(wakeFD)
-        cgreenio_events_free(events)
         virtualClock?.deallocate()
     }
 
@@ -280,10 +258,7 @@ public final class Hub: TaskExecutor, @unchecked Sendable {
             box.signalled = true
             return true
         }
-        if mustSignal {
-            var one: UInt64 = 1
-            _ = Glibc.write(wakeFD, &one, 8)
-        }
+        if mustSignal { poller.wake() }
     }
 
     func post(_ message: InboxMessage) {

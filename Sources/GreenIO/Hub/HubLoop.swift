@@ -105,31 +105,20 @@ extension Hub {
         return ms > UInt64(Int32.max) ? Int32.max : Int32(ms)
     }
 
-    /// Waits for readiness and wakes the waiters; returns what `epoll_wait` returned (the count of
-    /// events, the wake-up eventfd's included; -1 after EINTR).
+    /// Waits for readiness and wakes the waiters; returns what the poller's wait returned (the
+    /// count of events, a wake-up's included; -1 when a signal interrupted it, e.g. SIGSTOP/SIGCONT:
+    /// the loop just goes round).
     @discardableResult
     func poll(timeoutMilliseconds: Int32) -> Int32 {
-        let count = cgreenio_epoll_wait(epollFD, events, eventCapacity, timeoutMilliseconds)
-        guard count > 0 else { return count }  // EINTR (e.g. SIGSTOP/SIGCONT) or nothing: just loop.
-        let readMask = cgreenio_EPOLLIN | cgreenio_EPOLLERR | cgreenio_EPOLLHUP | cgreenio_EPOLLRDHUP
-        let writeMask = cgreenio_EPOLLOUT | cgreenio_EPOLLERR | cgreenio_EPOLLHUP | cgreenio_EPOLLRDHUP
-        let endMask = cgreenio_EPOLLERR | cgreenio_EPOLLHUP | cgreenio_EPOLLRDHUP
-        for index in 0..<count {
-            let data = cgreenio_event_data(events, index)
-            if data == Hub.wakeTag {
-                var value: UInt64 = 0
-                _ = Glibc.read(wakeFD, &value, 8)
-                continue
-            }
-            let fd = Int(truncatingIfNeeded: UInt32(truncatingIfNeeded: data))
+        poller.wait(timeoutMilliseconds: timeoutMilliseconds) { tag, readiness in
+            // An event for a registration since replaced (same number, older generation) is stale.
+            let fd = Int(truncatingIfNeeded: UInt32(truncatingIfNeeded: tag))
             guard fd < registrations.count, let registration = registrations[fd],
-                  registration.generation == UInt32(truncatingIfNeeded: data >> 32) else { continue }
-            let mask = cgreenio_event_mask(events, index)
-            if mask & endMask != 0 { registration.sawEndOrError = true }
-            if mask & readMask != 0 { wakeReaders(registration) }
-            if mask & writeMask != 0 { wakeWriters(registration) }
+                  registration.generation == UInt32(truncatingIfNeeded: tag >> 32) else { return }
+            if readiness.isEndOrError { registration.sawEndOrError = true }
+            if readiness.isReadable { wakeReaders(registration) }
+            if readiness.isWritable { wakeWriters(registration) }
         }
-        return count
     }
 
     func wakeReaders(_ registration: FDRegistration) {

@@ -4,7 +4,9 @@ import Glibc
 ///
 /// `Errno` wraps the C `errno` values so that they can be compared and printed without
 /// confusing them with other integer codes (OpenSSL's `SSL_ERROR_*` numbers overlap with errnos).
-public struct Errno: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+/// It is an `Error` so that a system call's failure can be carried as `Result<_, Errno>` (GreenIO's
+/// own calls turn it into an `IOError` before it reaches the caller).
+public struct Errno: RawRepresentable, Hashable, Sendable, CustomStringConvertible, Error {
     /// The C value of the error number.
     public let rawValue: Int32
 

@@ -1,4 +1,3 @@
-import CGreenIO
 import Glibc
 
 extension Socket {
@@ -6,14 +5,13 @@ extension Socket {
     /// - Throws: `IOError` `.system` (`EADDRINUSE`, `EACCES`, …); `.invalidArgument` for a bad address.
     public func bind(to address: SocketAddress) throws {
         let fd = try openDescriptor()
-        let result = try address.withSockAddr { Glibc.bind(fd, $0, $1) }
-        guard result == 0 else { throw IOError.system(.current) }
+        try address.withSockAddr { SystemCall.bind(fd, $0, $1) }.orThrow()
     }
 
     /// Starts listening for connections (`listen(2)`).
     /// - Throws: `IOError` `.system`.
     public func listen(backlog: Int = 128) throws {
-        guard Glibc.listen(try openDescriptor(), Int32(clamping: backlog)) == 0 else { throw IOError.system(.current) }
+        try SystemCall.listen(try openDescriptor(), backlog: Int32(clamping: backlog)).orThrow()
     }
 
     /// Accepts one connection.
@@ -31,21 +29,21 @@ extension Socket {
             let fd = try openDescriptor()
             var storage = sockaddr_storage()
             var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-            let client = withUnsafeMutablePointer(to: &storage) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    cgreenio_accept(fd, $0, &length)
-                }
+            let accepted = withUnsafeMutablePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { SystemCall.accept(fd, $0, &length) }
             }
-            if client >= 0 {
+            switch accepted {
+            case .success(let client):
                 let address = withUnsafePointer(to: &storage) {
                     $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { SocketAddress($0, length: length) }
                 }
                 let socket = Socket(descriptor: client, family: family, timeout: TimeoutMode.default)
                 return (socket, address ?? .unix(path: ""))
+            case .failure(let errno):
+                // A connection the peer reset before it was accepted: take the next one.
+                if errno == .connectionAborted { continue }
+                guard errno == .wouldBlock else { throw IOError.system(errno) }
             }
-            let errno = Errno.current
-            if errno == .interrupted || errno == .connectionAborted { continue }
-            guard errno == .wouldBlock else { throw IOError.system(errno) }
             if mode == .nonBlocking { throw IOError.wouldBlock() }
             let limit = waitDeadline ?? mode.deadline(capping: nil)
             waitDeadline = limit
@@ -63,13 +61,9 @@ extension Socket {
     public func connect(to address: SocketAddress, deadline: Deadline? = nil) async throws {
         let fd = try openDescriptor()
         let mode = timeout
-        while true {
-            let result = try address.withSockAddr { Glibc.connect(fd, $0, $1) }
-            if result == 0 { return }
-            let errno = Errno.current
-            if errno == .interrupted { continue }
-            guard errno == .inProgress else { throw IOError.system(errno) }
-            break
+        switch try address.withSockAddr({ SystemCall.connect(fd, $0, $1) }) {
+        case .success: return
+        case .failure(let errno): guard errno == .inProgress else { throw IOError.system(errno) }
         }
         if mode == .nonBlocking { throw IOError(.wouldBlock, Errno.inProgress.message, errno: .inProgress) }
         let waitDeadline = mode.deadline(capping: deadline)
@@ -99,23 +93,22 @@ extension Socket {
     /// The local address (`getsockname`).
     /// - Throws: `IOError` `.system` (`EBADF` once closed).
     public func localAddress() throws -> SocketAddress {
-        try address { getsockname($0, $1, $2) }
+        try address { SystemCall.localName($0, $1, $2) }
     }
 
     /// The peer's address (`getpeername`).
     /// - Throws: `IOError` `.system` (`ENOTCONN`, `EBADF`).
     public func peerAddress() throws -> SocketAddress {
-        try address { getpeername($0, $1, $2) }
+        try address { SystemCall.peerName($0, $1, $2) }
     }
 
-    private func address(_ call: (Int32, UnsafeMutablePointer<sockaddr>, UnsafeMutablePointer<socklen_t>) -> Int32) throws -> SocketAddress {
+    private func address(_ call: (Int32, UnsafeMutablePointer<sockaddr>, UnsafeMutablePointer<socklen_t>) -> Result<Void, Errno>) throws -> SocketAddress {
         let fd = try openDescriptor()
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let result = withUnsafeMutablePointer(to: &storage) {
+        try withUnsafeMutablePointer(to: &storage) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { call(fd, $0, &length) }
-        }
-        guard result == 0 else { throw IOError.system(.current) }
+        }.orThrow()
         let decoded = withUnsafePointer(to: &storage) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { SocketAddress($0, length: length) }
         }

@@ -44,8 +44,8 @@ public final class Socket: RawSocket, @unchecked Sendable {
     ///
     /// - Throws: `IOError` `.system` if `socket` fails (`EMFILE`, `EAFNOSUPPORT`, …).
     public convenience init(family: Int32 = AF_INET) throws {
-        let fd = Glibc.socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw IOError.system(.current) }
+        let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+        let fd = try SystemCall.socket(family: family, type: type).orThrow()
         self.init(descriptor: fd, family: family, timeout: TimeoutMode.default)
     }
 
@@ -57,9 +57,9 @@ public final class Socket: RawSocket, @unchecked Sendable {
     public convenience init(adopting fd: Int32) throws {
         var family: Int32 = 0
         var length = socklen_t(MemoryLayout<Int32>.size)
-        guard getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &length) == 0 else { throw IOError.system(.current) }
-        let flags = fcntl(fd, F_GETFL)
-        guard flags >= 0, fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0 else { throw IOError.system(.current) }
+        try SystemCall.getOption(fd, level: SOL_SOCKET, name: SO_DOMAIN, &family, &length).orThrow()
+        let flags = try SystemCall.statusFlags(fd).orThrow()
+        try SystemCall.setStatusFlags(fd, flags | O_NONBLOCK).orThrow()
         self.init(descriptor: fd, family: family, timeout: TimeoutMode.default)
     }
 
@@ -83,7 +83,7 @@ public final class Socket: RawSocket, @unchecked Sendable {
     public static func pair() throws -> (Socket, Socket) {
         var fds: [Int32] = [-1, -1]
         let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
-        guard socketpair(AF_UNIX, type, 0, &fds) == 0 else { throw IOError.system(.current) }
+        try SystemCall.socketPair(family: AF_UNIX, type: type, &fds).orThrow()
         let mode = TimeoutMode.default
         return (Socket(descriptor: fds[0], family: AF_UNIX, timeout: mode),
                 Socket(descriptor: fds[1], family: AF_UNIX, timeout: mode))
@@ -119,8 +119,8 @@ public final class Socket: RawSocket, @unchecked Sendable {
     /// Whether the descriptor has `O_NONBLOCK` set at the OS level (always true for an open
     /// socket: GreenIO never lets a socket block its hub thread).
     public var isDescriptorNonBlocking: Bool {
-        let flags = fcntl(fileDescriptor, F_GETFL)
-        return flags >= 0 && flags & O_NONBLOCK != 0
+        guard case .success(let flags) = SystemCall.statusFlags(fileDescriptor) else { return false }
+        return flags & O_NONBLOCK != 0
     }
 
     // MARK: Waiting
@@ -173,14 +173,13 @@ public final class Socket: RawSocket, @unchecked Sendable {
                 // A zero-length read still waits for readability, so timeouts fire (EVT-08).
                 if try hasInputWaiting() { return .completed(0) }
             } else {
-                let count = Glibc.recv(try openDescriptor(), buffer.baseAddress, buffer.count, 0)
-                if count >= 0 {
+                switch SystemCall.receive(try openDescriptor(), buffer.baseAddress, buffer.count) {
+                case .success(let count):
                     drainedByLastReceive = count > 0 && count < buffer.count
                     return .completed(count)
+                case .failure(let errno):
+                    guard errno == .wouldBlock else { throw IOError.system(errno) }
                 }
-                let errno = Errno.current
-                if errno == .interrupted { continue }
-                guard errno == .wouldBlock else { throw IOError.system(errno) }
             }
             if mode == .nonBlocking { return .wouldBlock(.read) }
             let limit = waitDeadline ?? mode.deadline(capping: deadline)
@@ -263,10 +262,9 @@ public final class Socket: RawSocket, @unchecked Sendable {
             return true
         }
         var probe: UInt8 = 0
-        while true {
-            if Glibc.recv(try openDescriptor(), &probe, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) >= 0 { return true }
-            let errno = Errno.current
-            if errno == .interrupted { continue }
+        switch SystemCall.receive(try openDescriptor(), &probe, 1, flags: Int32(MSG_PEEK | MSG_DONTWAIT)) {
+        case .success: return true
+        case .failure(let errno):
             guard errno == .wouldBlock else { throw IOError.system(errno) }
             return false
         }
@@ -278,12 +276,10 @@ public final class Socket: RawSocket, @unchecked Sendable {
         let mode = timeout
         var waitDeadline: Deadline?
         while true {
-            let fd = try openDescriptor()
-            let count = Glibc.send(fd, bytes.baseAddress, bytes.count, Int32(MSG_NOSIGNAL))
-            if count >= 0 { return .completed(count) }
-            let errno = Errno.current
-            if errno == .interrupted { continue }
-            guard errno == .wouldBlock else { throw IOError.system(errno) }
+            switch SystemCall.send(try openDescriptor(), bytes.baseAddress, bytes.count) {
+            case .success(let count): return .completed(count)
+            case .failure(let errno): guard errno == .wouldBlock else { throw IOError.system(errno) }
+            }
             if mode == .nonBlocking { return .wouldBlock(.write) }
             let limit = waitDeadline ?? mode.deadline(capping: deadline)
             waitDeadline = limit
@@ -300,7 +296,7 @@ public final class Socket: RawSocket, @unchecked Sendable {
         case .write: how = Int32(SHUT_WR)
         case .both: how = Int32(SHUT_RDWR)
         }
-        guard Glibc.shutdown(try openDescriptor(), how) == 0 else { throw IOError.system(.current) }
+        try SystemCall.shutdown(try openDescriptor(), how).orThrow()
     }
 
     /// Closes the socket (Python's `close()`). Idempotent. While file objects made from the socket
@@ -351,7 +347,7 @@ public final class Socket: RawSocket, @unchecked Sendable {
             self.registration = nil
             registration.hub.deregister(registration, closeDescriptor: true)
         } else {
-            _ = Glibc.close(fd)
+            SystemCall.close(fd)
         }
     }
 }

@@ -40,8 +40,8 @@ extension Socket {
     /// - Throws: `IOError` `.system` (`ENOPROTOOPT`, `EBADF`, …).
     public func setOption(_ option: SocketOption, _ value: Int) throws {
         var raw = Int32(clamping: value)
-        let result = setsockopt(try openDescriptor(), option.level, option.name, &raw, socklen_t(MemoryLayout<Int32>.size))
-        guard result == 0 else { throw IOError.system(.current) }
+        let fd = try openDescriptor()
+        try SystemCall.setOption(fd, level: option.level, name: option.name, &raw, socklen_t(MemoryLayout<Int32>.size)).orThrow()
     }
 
     /// Sets a boolean option (`setsockopt` with 1 or 0).
@@ -54,9 +54,8 @@ extension Socket {
     public func intOption(_ option: SocketOption) throws -> Int {
         var raw: Int32 = 0
         var length = socklen_t(MemoryLayout<Int32>.size)
-        guard getsockopt(try openDescriptor(), option.level, option.name, &raw, &length) == 0 else {
-            throw IOError.system(.current)
-        }
+        let fd = try openDescriptor()
+        try SystemCall.getOption(fd, level: option.level, name: option.name, &raw, &length).orThrow()
         return Int(raw)
     }
 
@@ -64,7 +63,7 @@ extension Socket {
     /// - Throws: `IOError` `.system`.
     public func setLinger(seconds: Int?) throws {
         var value = linger(l_onoff: seconds == nil ? 0 : 1, l_linger: Int32(clamping: seconds ?? 0))
-        let result = setsockopt(try openDescriptor(), SOL_SOCKET, SO_LINGER, &value, socklen_t(MemoryLayout<linger>.size))
-        guard result == 0 else { throw IOError.system(.current) }
+        let fd = try openDescriptor()
+        try SystemCall.setOption(fd, level: SOL_SOCKET, name: SO_LINGER, &value, socklen_t(MemoryLayout<linger>.size)).orThrow()
     }
 }

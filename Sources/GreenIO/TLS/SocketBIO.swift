@@ -107,16 +107,16 @@ final class SocketBIO {
     /// corresponding C function is `send(2)` with `MSG_NOSIGNAL`.
     /// - Returns: how many were sent (fewer than `count`: the kernel would block), or nil after a
     ///   send error, which `sendFailure` then holds.
+    @inline(__always)  // into `write`, which runs for every record OpenSSL writes
     private func send(_ data: UnsafeRawPointer, count: Int) -> Int? {
         var sent = 0
         while sent < count {
-            let n = Glibc.send(descriptor, data + sent, count - sent, Int32(MSG_NOSIGNAL))
-            if n >= 0 {
+            switch SystemCall.send(descriptor, data + sent, count - sent) {
+            case .success(let n):
                 sent += n
-            } else if errno == EAGAIN {
-                break
-            } else if errno != EINTR {
-                sendFailure = .current
+            case .failure(let error):
+                if error == .wouldBlock { return sent }
+                sendFailure = error
                 return nil
             }
         }
@@ -131,17 +131,19 @@ final class SocketBIO {
     }
 
     /// OpenSSL's write: sends `data` unless ciphertext is kept already, and keeps what the kernel
-    /// does not take. Returns `length`, or -1 with `errno` after a send error.
+    /// does not take. Returns `length`, or -1 with `errno` set to the send error (this write's, or
+    /// an earlier one's): `TLSSocket` reads it after OpenSSL reports `SSL_ERROR_SYSCALL`.
     private func write(_ data: UnsafeRawPointer, length: Int) -> Int32 {
+        var sent = 0
+        if sendFailure == nil && keptCount == 0 {
+            if let taken = send(data, count: length) {
+                if taken == length { return Int32(length) }
+                sent = taken
+            }
+        }
         if let sendFailure {
             errno = sendFailure.rawValue
             return -1
-        }
-        var sent = 0
-        if keptCount == 0 {
-            guard let taken = send(data, count: length) else { return -1 }  // errno is the send's
-            if taken == length { return Int32(length) }
-            sent = taken
         }
         keep(UnsafeRawBufferPointer(start: data + sent, count: length - sent))
         return Int32(length)
@@ -220,22 +222,28 @@ final class SocketBIO {
         return Int32(n)
     }
 
-    /// One `recv(2)` into `data`, with the flags and `drained` it implies.
+    /// One `recv(2)` into `data`, with the flags and `drained` it implies. An interrupted `recv`
+    /// (`EINTR`) is not made again here but reported as a retry, as a would-block is: OpenSSL
+    /// returns WANT_READ and `TLSSocket` calls again after its wait.
+    /// Returns the count, 0 at the end of the stream, or -1 with `errno` set to the error.
     private func receive(_ bio: OpaquePointer, into data: UnsafeMutableRawPointer, length: Int) -> Int32 {
-        let n = Glibc.recv(descriptor, data, length, 0)
-        if n > 0 {
+        switch SystemCall.receive(descriptor, data, length, retryOnInterrupt: false) {
+        case .success(let n) where n > 0:
             lastReceived = n
             drained = n < length
-        } else if n == 0 {
+            return Int32(n)
+        case .success:
             drained = false
             // OpenSSL 3 asks `BIO_eof` to tell a TCP close without close_notify from an error.
             BIO_set_flags(bio, BIO_FLAGS_IN_EOF)
-        } else {
-            let wouldBlock = errno == EAGAIN
+            return 0
+        case .failure(let error):
+            let wouldBlock = error == .wouldBlock
             drained = wouldBlock
-            if wouldBlock || errno == EINTR { greenio_BIO_set_retry_read(bio) }
+            if wouldBlock || error == .interrupted { greenio_BIO_set_retry_read(bio) }
+            errno = error.rawValue  // what OpenSSL's caller reads after SSL_ERROR_SYSCALL
+            return -1
         }
-        return Int32(n)
     }
 
     private static func instance(_ bio: OpaquePointer) -> SocketBIO {

@@ -28,7 +28,9 @@ extension Socket {
         if context.role == .client {
             // A server speaks only after the client's ClientHello: anything waiting now was injected.
             var probe: UInt8 = 0
-            let waiting = Glibc.recv(try openDescriptor(), &probe, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
+            let peeked = SystemCall.receive(try openDescriptor(), &probe, 1, flags: Int32(MSG_PEEK | MSG_DONTWAIT),
+                                            retryOnInterrupt: false)
+            let waiting = if case .success(let count) = peeked { count } else { 0 }
             guard waiting <= 0 && carriedInput == nil else {
                 throw IOError.invalidArgument("STARTTLS refused: the server sent cleartext bytes before the TLS handshake")
             }
