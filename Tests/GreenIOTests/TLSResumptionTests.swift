@@ -91,8 +91,10 @@ struct TLSResumptionTests {
             let port = try await onHub(limit: .seconds(20)) { try await server.tlsListening().port }
             let session = "/tmp/greenio-session-\(getpid())-\(port).pem"
             defer { unlink(session) }
+            // The first client stays 2 s so that the server's TLS 1.3 ticket (sent after the
+            // handshake) reaches it, and -sess_out has a session to write, on a busy machine too.
             let openssl = try ChildProcess(["-c", """
-                (printf 'one\\n'; sleep 0.5) | openssl s_client -connect 127.0.0.1:\(port) -sess_out \(session) >/dev/null 2>&1
+                (printf 'one\\n'; sleep 2) | openssl s_client -connect 127.0.0.1:\(port) -sess_out \(session) >/dev/null 2>&1
                 (printf 'two\\n'; sleep 0.5) | openssl s_client -connect 127.0.0.1:\(port) -sess_in \(session) 2>/dev/null \\
                   | grep -E '^(Reused|New),' | head -1
                 """], executable: try executableOnPath("sh"))
