@@ -62,7 +62,12 @@ public enum PeerVerification: Sendable, Hashable {
 /// number of sockets and hubs.
 public final class TLSContext: @unchecked Sendable {
     /// Which end of the connection the context is for.
-    public enum Role: Sendable { case client, server }
+    public enum Role: Sendable {
+        /// Connects, verifies the server and sends SNI (``TLSContext/client(verification:identity:profile:)``).
+        case client
+        /// Accepts, presents a ``TLSIdentity`` (``TLSContext/server(identity:clientVerification:clientCertificate:resumption:profile:)``).
+        case server
+    }
 
     /// The end this context is for.
     public let role: Role
