@@ -42,7 +42,7 @@ final class StopSignals: Sendable {
         while true {
             var polled = [pollfd(fd: fileDescriptor, events: Int16(POLLIN), revents: 0),
                           pollfd(fd: event.fileDescriptor, events: Int16(POLLIN), revents: 0)]
-            if poll(&polled, 2, -1) < 0 && errno != EINTR { return nil }
+            if case .failure = valueOrErrno(retryOnInterrupt: true, { poll(&polled, 2, -1) }) { return nil }
             if polled[1].revents != 0 { return nil }
             if let number = readSignal() { return number }
         }

@@ -22,14 +22,12 @@ enum StandardStreams {
         text.withUTF8 { bytes in
             var offset = 0
             while offset < bytes.count {
-                let written = Glibc.write(fd, bytes.baseAddress.map { $0 + offset }, bytes.count - offset)
-                if written > 0 {
-                    offset += written
-                } else if written < 0 && errno == EINTR {
-                    continue
-                } else {
-                    return  // Nowhere to report a failure to write a message.
+                let written = valueOrErrno(retryOnInterrupt: true) {
+                    Glibc.write(fd, bytes.baseAddress.map { $0 + offset }, bytes.count - offset)
                 }
+                // Nowhere to report a failure to write a message.
+                guard case .success(let count) = written, count > 0 else { return }
+                offset += count
             }
         }
     }
@@ -40,33 +38,32 @@ enum StandardStreams {
     /// - Throws: `IOError` `.system` if `read` fails.
     static func readInput(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
         let target = UncheckedBuffer(bytes: buffer)
-        let result = await Hub.offload { () -> Int in
-            while true {
-                let count = Glibc.read(0, target.bytes.baseAddress, target.bytes.count)
-                if count >= 0 || errno != EINTR { return count >= 0 ? count : -Int(errno) }
-            }
+        let result = await Hub.offload {
+            valueOrErrno(retryOnInterrupt: true) { Glibc.read(0, target.bytes.baseAddress, target.bytes.count) }
         }
-        if result < 0 { throw IOError.system(Errno(rawValue: Int32(-result))) }
-        return result
+        switch result {
+        case .success(let count): return count
+        case .failure(let error): throw IOError.system(error)
+        }
     }
 
     /// Writes all of `bytes` to standard output on a helper thread.
     /// - Throws: `IOError` `.system` if `write` fails (`EPIPE` when the reader has gone).
     static func writeOutput(_ bytes: UnsafeRawBufferPointer) async throws {
         let source = UncheckedBuffer(bytes: UnsafeMutableRawBufferPointer(mutating: bytes))
-        let failure = await Hub.offload { () -> Int32 in
+        let failure = await Hub.offload { () -> Errno? in
             var offset = 0
             while offset < source.bytes.count {
-                let written = Glibc.write(1, source.bytes.baseAddress.map { $0 + offset }, source.bytes.count - offset)
-                if written >= 0 {
-                    offset += written
-                } else if errno != EINTR {
-                    return errno
+                switch valueOrErrno(retryOnInterrupt: true, {
+                    Glibc.write(1, source.bytes.baseAddress.map { $0 + offset }, source.bytes.count - offset)
+                }) {
+                case .success(let count): offset += count
+                case .failure(let error): return error
                 }
             }
-            return 0
+            return nil
         }
-        if failure != 0 { throw IOError.system(Errno(rawValue: failure)) }
+        if let failure { throw IOError.system(failure) }
     }
 }
 

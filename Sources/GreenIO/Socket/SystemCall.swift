@@ -26,8 +26,10 @@ import Glibc
 /// any other error. Calls that never block (on a non-blocking descriptor, or by their nature) are
 /// not interrupted in practice; `close` must never be retried (Linux frees the descriptor even
 /// when it reports `EINTR`, and its number may already name another).
-@inline(__always)
-func valueOrErrno<Value: FixedWidthInteger>(retryOnInterrupt: Bool, _ call: () -> Value) -> Result<Value, Errno> {
+///
+/// `package`: GreenIOServer's signal wait and the `greenio` tool's standard streams use it too.
+@inlinable @inline(__always)
+package func valueOrErrno<Value: FixedWidthInteger>(retryOnInterrupt: Bool, _ call: () -> Value) -> Result<Value, Errno> {
     while true {
         let value = call()
         if value >= 0 { return .success(value) }
