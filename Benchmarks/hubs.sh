@@ -95,10 +95,8 @@ RESULTS="$WORK/results.tsv" # n server mode conns batch lines p50 p99 client_sha
 run_loadgens() { # N NAME MODE PORT CONNS BATCH -> one TSV line on stdout, or nothing on failure
     local n=$1 name=$2 mode=$3 port=$4 conns=$5 batch=$6
     local gens=$((LOADGENS < conns ? LOADGENS : conns)) tls_args=() pids=() statuses=() outs=() i share failed=0
-    local before after t0 t1 c0 c1
     [[ $mode == tls ]] && tls_args=(--tls --insecure)
-    before=$(cpu_ticks "$SERVER_PID")
-    t0=$(date +%s.%N)
+    server_clock_start
     for ((i = 0; i < gens; i++)); do
         share=$((conns / gens + (i < conns % gens ? 1 : 0)))
         outs+=("$WORK/bench-$i.out")
@@ -111,13 +109,7 @@ run_loadgens() { # N NAME MODE PORT CONNS BATCH -> one TSV line on stdout, or no
         statuses[i]=0
         wait "${pids[i]}" || statuses[i]=$?
     done
-    t1=$(date +%s.%N)
-    after=$(cpu_ticks "$SERVER_PID")
-    read -r -a c0 <<<"$before"
-    read -r -a c1 <<<"$after"
-    SERVER_UTIME=$((c1[0] - c0[0]))
-    SERVER_STIME=$((c1[1] - c0[1]))
-    BENCH_WALL=$(awk -v t0="$t0" -v t1="$t1" 'BEGIN { print t1 - t0 }')
+    server_clock_stop
     for ((i = 0; i < gens; i++)); do
         BENCH_STATUS=${statuses[i]}
         if bench_failed "${outs[i]}" "$name $mode N=$n ($conns, $batch), load generator $((i + 1)) of $gens"; then failed=1; fi

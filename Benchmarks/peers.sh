@@ -142,24 +142,34 @@ start_server() { # NAME MODE PORT; sets SERVER_PID or returns 1
     return 1
 }
 
+# server_clock_start / server_clock_stop: bracket a measured run of the server SERVER_PID; the stop sets
+# SERVER_UTIME and SERVER_STIME (the server's CPU ticks in between) and BENCH_WALL (seconds).
+server_clock_start() {
+    SERVER_CLOCK_TICKS=$(cpu_ticks "$SERVER_PID")
+    SERVER_CLOCK_T0=$(date +%s.%N)
+}
+server_clock_stop() {
+    local t1 after c0 c1
+    t1=$(date +%s.%N)
+    after=$(cpu_ticks "$SERVER_PID")
+    read -r -a c0 <<<"$SERVER_CLOCK_TICKS"
+    read -r -a c1 <<<"$after"
+    SERVER_UTIME=$((c1[0] - c0[0]))
+    SERVER_STIME=$((c1[1] - c0[1]))
+    BENCH_WALL=$(awk -v t0="$SERVER_CLOCK_T0" -v t1="$t1" 'BEGIN { print t1 - t0 }')
+}
+
 # measure_bench OUT ARGS...: runs `greenio ARGS` pinned to CLIENT_CPU, with OPENSSL_CONF=$TLS_CONF and
 # killed after BENCH_TIMEOUT seconds (a stuck run counts as failed), its output in OUT, while measuring
 # the server SERVER_PID: sets BENCH_STATUS (the exit status), SERVER_UTIME and SERVER_STIME (the server's
 # CPU ticks meanwhile) and BENCH_WALL (seconds).
 measure_bench() {
-    local out=$1 before after t0 t1 c0 c1
+    local out=$1
     shift
     BENCH_STATUS=0
-    before=$(cpu_ticks "$SERVER_PID")
-    t0=$(date +%s.%N)
+    server_clock_start
     OPENSSL_CONF=$TLS_CONF timeout "$BENCH_TIMEOUT" taskset -c "$CLIENT_CPU" "$GREENIO" "$@" >"$out" 2>&1 || BENCH_STATUS=$?
-    t1=$(date +%s.%N)
-    after=$(cpu_ticks "$SERVER_PID")
-    read -r -a c0 <<<"$before"
-    read -r -a c1 <<<"$after"
-    SERVER_UTIME=$((c1[0] - c0[0]))
-    SERVER_STIME=$((c1[1] - c0[1]))
-    BENCH_WALL=$(awk -v t0="$t0" -v t1="$t1" 'BEGIN { print t1 - t0 }')
+    server_clock_stop
 }
 
 # bench_failed OUT LABEL: true — after logging the output and setting FAILED=1 — if the run measured by
