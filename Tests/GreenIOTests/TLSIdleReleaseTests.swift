@@ -28,6 +28,25 @@ struct TLSIdleReleaseTests {
         }
     }
 
+    @Test("a write while a reader waits does not keep the waiting reader's buffers: they go back a moment later")
+    func writeDuringReadWait() async throws {
+        try await onHub(limit: .seconds(20)) {
+            let (peer, ours) = try await tlsPair()
+            defer { peer.close(); ours.close() }
+            try await tlsSendAll(peer, bytes("one\n"))
+            #expect(try await tlsRecvExactly(ours, 4) == bytes("one\n"))
+            let before = ours.idleReleaseCount  // earlier waits may have lasted on a busy machine
+            let reader = Hub.current!.spawn { try await tlsRecvExactly(ours, 4) }
+            try await Hub.yield()
+            try await tlsSendAll(ours, bytes("push\n"))
+            #expect(try await tlsRecvExactly(peer, 5) == bytes("push\n"))
+            try await Hub.sleep(for: .milliseconds(200))
+            #expect(ours.idleReleaseCount == before + 1)
+            try await tlsSendAll(peer, bytes("two\n"))
+            #expect(try await reader.value == bytes("two\n"))
+        }
+    }
+
     @Test("a busy connection keeps its buffers: 200 round trips give them back far fewer than 200 times")
     func busyConnectionKeeps() async throws {
         try await onHub(limit: .seconds(30)) {

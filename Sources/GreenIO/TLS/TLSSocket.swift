@@ -658,7 +658,9 @@ public final class TLSSocket: RawSocket, @unchecked Sendable {
                        _ call: () -> Int32) async throws -> IOOutcome {
         guard let ssl else { throw IOError.invalidArgument("Operation on closed or unwrapped SSL socket.") }
         let mode = timeout
-        idleSince = nil
+        // A read works again (after a non-blocking would-block); a write leaves the mark alone: a
+        // reader parked on this socket meanwhile is still idle.
+        if operation == .read { idleSince = nil }
         while true {
             OpenSSLErrors.clear()
             let result = call()
